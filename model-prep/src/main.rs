@@ -1,0 +1,102 @@
+//! model-prep: converts a sentence-transformers BERT model into one snapembed snapshot file.
+//!
+//! `source` reads the checkpoint, `plan` lays out tensors and the op plan, `quantize` does the
+//! int8 arithmetic, `verify` reports accuracy against the f32 plan. The file is written to a
+//! temporary name beside the target and renamed into place, so a failure leaves nothing
+//! half-written.
+
+mod plan;
+mod quantize;
+mod source;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use snapembed::Embedder;
+
+use plan::Precision;
+
+#[derive(Parser)]
+#[command(name = "model-prep", version, about)]
+struct Cli {
+    /// A sentence-transformers model directory (config.json, model.safetensors, tokenizer.json,
+    /// sentence_bert_config.json, 1_Pooling/config.json, modules.json).
+    #[arg(long)]
+    model_dir: PathBuf,
+    /// Where to write the snapshot.
+    #[arg(long, default_value = "artifacts/all-MiniLM-L6-v2.snap")]
+    out: PathBuf,
+    /// Model name recorded in the snapshot.
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    name: String,
+    #[arg(long, value_enum, default_value = "int8")]
+    precision: Precision,
+    /// Skip the accuracy report (which builds the f32 plan too).
+    #[arg(long)]
+    no_verify: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let t = Instant::now();
+    let src = source::read_sentence_transformers(&cli.model_dir, &cli.name)?;
+    let built = plan::build(&src, cli.precision)?;
+    write_atomically(&cli.out, &built.bytes)?;
+    let layers = built.plan.len() - 1;
+    println!("source:      {} ({}, {:.1} MB read)", cli.model_dir.display(), src.kind, src.source_bytes as f64 / 1e6);
+    for (file, sha) in &src.files {
+        println!("             {file} sha256 {sha}");
+    }
+    println!("plan:        Embeddings(word {} + position + token type, LayerNorm) → {layers} × EncoderLayer(QKV, attention {}×{}, output+LayerNorm, GELU FFN {}, output+LayerNorm) → {:?} pooling{}",
+        if cli.precision == Precision::Int8 { "int8 rows" } else { "f32" },
+        src.config.num_attention_heads, src.config.hidden_size / src.config.num_attention_heads,
+        src.config.intermediate_size, src.embedding.pooling,
+        if src.embedding.normalize { " → L2 normalize" } else { "" });
+    println!("parameters:  {:.2} M", built.params as f64 / 1e6);
+    println!("precision:   {:?}", cli.precision);
+    println!("size:        {:.1} MB → {:.1} MB ({})", src.source_bytes as f64 / 1e6, built.bytes.len() as f64 / 1e6, cli.out.display());
+    if !cli.no_verify && cli.precision == Precision::Int8 {
+        let reference = plan::build(&src, Precision::F32)?;
+        let tmp = tmp_path(&cli.out.with_extension("f32.snap"));
+        std::fs::write(&tmp, &reference.bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let result = (|| {
+            let q = Embedder::from_snapshot(&cli.out)?;
+            let f = Embedder::from_snapshot(&tmp)?;
+            verify::compare(&q, &f)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        let acc = result?;
+        println!(
+            "accuracy:    cosine to the f32 plan on {} built-in sentences: mean {:.6}, min {:.6}",
+            verify::SENTENCES.len(),
+            acc.mean,
+            acc.min
+        );
+    }
+    println!("done in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes beside the target, then renames: readers never see a partial file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = tmp_path(path);
+    let result = std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,91 @@
+//! The AVX2+FMA micro-kernel: a tile of up to 6 rows × 16 columns held in 12 ymm accumulators.
+//! Each step of k widens 16 weights (int8 → i32 → f32, times the group's scales) once and
+//! broadcasts one x value per row into two FMAs, so the widening is shared by all rows of the
+//! tile. Results are stored with bias (and residual) added.
+
+use std::arch::x86_64::*;
+
+use super::{Epilogue, Linear, Weights, PANEL, TILE_ROWS};
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `Linear::forward` has checked every slice's length.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    let (k, n) = (lin.k, lin.n);
+    for p in 0..n / PANEL {
+        let mut r = r0;
+        while r < r0 + rows {
+            let tile = TILE_ROWS.min(r0 + rows - r);
+            let a = x.as_ptr().add(r * k);
+            let acc = match tile {
+                6 => tile_acc::<6>(lin, p, a),
+                5 => widen(tile_acc::<5>(lin, p, a)),
+                4 => widen(tile_acc::<4>(lin, p, a)),
+                3 => widen(tile_acc::<3>(lin, p, a)),
+                2 => widen(tile_acc::<2>(lin, p, a)),
+                _ => widen(tile_acc::<1>(lin, p, a)),
+            };
+            let b0 = _mm256_loadu_ps(lin.bias.as_ptr().add(p * PANEL));
+            let b1 = _mm256_loadu_ps(lin.bias.as_ptr().add(p * PANEL + 8));
+            for (i, acc) in acc.iter().enumerate().take(tile) {
+                let at = (r + i) * n + p * PANEL;
+                let (mut v0, mut v1) = (_mm256_add_ps(acc[0], b0), _mm256_add_ps(acc[1], b1));
+                if let Epilogue::Residual(res) = epi {
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res.as_ptr().add(at)));
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res.as_ptr().add(at + 8)));
+                }
+                _mm256_storeu_ps(out.as_mut_ptr().add(at), v0);
+                _mm256_storeu_ps(out.as_mut_ptr().add(at + 8), v1);
+            }
+            r += tile;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn widen<const R: usize>(acc: [[__m256; 2]; R]) -> [[__m256; 2]; TILE_ROWS] {
+    let mut out = [[_mm256_setzero_ps(); 2]; TILE_ROWS];
+    out[..R].copy_from_slice(&acc);
+    out
+}
+
+/// Accumulates `x[R rows, k] · panel p` without bias.
+#[inline(always)]
+unsafe fn tile_acc<const R: usize>(lin: &Linear, p: usize, a: *const f32) -> [[__m256; 2]; R] {
+    let k = lin.k;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    match lin.weights {
+        Weights::F32(w) => {
+            let wp = w.as_ptr().add(p * k * PANEL);
+            for t in 0..k {
+                let w0 = _mm256_loadu_ps(wp.add(t * PANEL));
+                let w1 = _mm256_loadu_ps(wp.add(t * PANEL + 8));
+                fma_rows(&mut acc, a, k, t, w0, w1);
+            }
+        }
+        Weights::I8 { q, scales, group } => {
+            let wp = q.as_ptr().add(p * k * PANEL);
+            let sp = scales.as_ptr().add(p * (k / group) * PANEL);
+            for g in 0..k / group {
+                let s0 = _mm256_loadu_ps(sp.add(g * PANEL));
+                let s1 = _mm256_loadu_ps(sp.add(g * PANEL + 8));
+                for t in g * group..(g + 1) * group {
+                    let raw = wp.add(t * PANEL) as *const __m128i;
+                    let lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(raw)));
+                    let hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(raw.cast::<u8>().add(8).cast())));
+                    fma_rows(&mut acc, a, k, t, _mm256_mul_ps(lo, s0), _mm256_mul_ps(hi, s1));
+                }
+            }
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+unsafe fn fma_rows<const R: usize>(acc: &mut [[__m256; 2]; R], a: *const f32, k: usize, t: usize, w0: __m256, w1: __m256) {
+    for (i, acc) in acc.iter_mut().enumerate() {
+        let av = _mm256_broadcast_ss(&*a.add(i * k + t));
+        acc[0] = _mm256_fmadd_ps(av, w0, acc[0]);
+        acc[1] = _mm256_fmadd_ps(av, w1, acc[1]);
+    }
+}

@@ -1,0 +1,18 @@
+//! snapembed: text embeddings from a pre-built int8 snapshot.
+//!
+//! Crate map:
+//! - [`snapshot`]: the file format (spec, validating reader, deterministic writer)
+//! - [`tokenizer`]: sentence-transformers' WordPiece tokenization, from the snapshot's vocabulary
+//! - [`kernels`]: the numeric core (panel matmul over int8/f32 weights, GELU, softmax, LayerNorm)
+//! - [`model`]: BERT as the snapshot's plan describes it
+//! - [`pooling`]: mean/CLS pooling and L2 normalization
+//! - [`embedder`]: [`Embedder`], the API everything else calls
+
+pub mod embedder;
+pub mod kernels;
+pub mod model;
+pub mod pooling;
+pub mod snapshot;
+pub mod tokenizer;
+
+pub use embedder::{EmbedError, EmbedOptions, Embedder, LoadTimes};

@@ -1,0 +1,203 @@
+//! BERT as the snapshot's plan describes it: embeddings, then encoder layers, over a packed
+//! batch — the tokens of all sequences back to back, no padding. Linear layers see every token
+//! of the batch at once; attention runs per sequence over exactly its own tokens, so a text's
+//! vector never depends on what it was batched with.
+//!
+//! Structs hold tensor handles resolved and shape-checked once at load; `forward` borrows the
+//! data from the snapshot. Names follow the math (and HF's `BertModel`, whose module each struct
+//! mirrors); checkpoint names were resolved by model-prep.
+
+mod embeddings;
+mod layer;
+
+use crate::kernels::{Isa, Linear, Weights};
+use crate::snapshot::{BertConfig, DType, Layout, LinearRef, NormRef, PlanStep, Snapshot, SnapshotError, TensorId};
+
+pub use embeddings::Embeddings;
+pub use layer::EncoderLayer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("the snapshot's plan is not a BERT encoder: {0}")]
+    Plan(String),
+}
+
+/// Sizes every step needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Dims {
+    pub hidden: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub intermediate: usize,
+    pub vocab: usize,
+    pub max_positions: usize,
+    /// Tokens per sequence the snapshot supports (rows of its position table).
+    pub max_seq_length: usize,
+    pub type_vocab: usize,
+    pub eps: f32,
+}
+
+impl Dims {
+    fn from_config(c: &BertConfig, max_seq_length: u32) -> Result<Dims, ModelError> {
+        let hidden = c.hidden_size as usize;
+        let heads = c.num_attention_heads as usize;
+        if heads == 0 || hidden % heads != 0 {
+            return Err(ModelError::Plan(format!("hidden size {hidden} is not a multiple of {heads} heads")));
+        }
+        Ok(Dims {
+            hidden,
+            heads,
+            head_dim: hidden / heads,
+            intermediate: c.intermediate_size as usize,
+            vocab: c.vocab_size as usize,
+            max_positions: c.max_position_embeddings as usize,
+            max_seq_length: max_seq_length as usize,
+            type_vocab: c.type_vocab_size as usize,
+            eps: c.layer_norm_eps,
+        })
+    }
+}
+
+/// A LayerNorm's parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Norm {
+    pub gamma: TensorId,
+    pub beta: TensorId,
+}
+
+impl Norm {
+    fn load(snap: &Snapshot, r: &NormRef, h: usize) -> Result<Norm, ModelError> {
+        let shape = [h as u64];
+        Ok(Norm {
+            gamma: snap.expect_id(&r.gamma, DType::F32, Layout::RowMajor, &shape)?,
+            beta: snap.expect_id(&r.beta, DType::F32, Layout::RowMajor, &shape)?,
+        })
+    }
+
+    pub fn apply(&self, snap: &Snapshot, xs: &mut [f32], eps: f32) {
+        crate::kernels::math::layer_norm(xs, snap.f32_data(self.gamma), snap.f32_data(self.beta), eps);
+    }
+}
+
+/// A fully connected layer's tensor handles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinearIds {
+    weight: TensorId,
+    /// Present for int8 weights.
+    scale: Option<(TensorId, usize)>,
+    bias: TensorId,
+    k: usize,
+    n: usize,
+}
+
+impl LinearIds {
+    fn load(snap: &Snapshot, r: &LinearRef, k: usize, n: usize) -> Result<LinearIds, ModelError> {
+        let wname = format!("{}.weight", r.name);
+        let shape = [k as u64, n as u64];
+        let dtype = snap.tensor(&wname)?.info.dtype;
+        let weight = snap.expect_id(&wname, dtype, Layout::Panels, &shape)?;
+        let scale = match dtype {
+            DType::F32 => None,
+            DType::I8 => {
+                let group = snap.header().quantization.group_size as usize;
+                if group == 0 || k % group != 0 {
+                    return Err(ModelError::Plan(format!("{wname}: group size {group} does not divide {k}")));
+                }
+                let sname = format!("{}.weight_scale", r.name);
+                Some((snap.expect_id(&sname, DType::F32, Layout::Panels, &[(k / group) as u64, n as u64])?, group))
+            }
+            DType::U8 => return Err(ModelError::Plan(format!("{wname}: u8 weights are not supported"))),
+        };
+        let bias = snap.expect_id(&format!("{}.bias", r.name), DType::F32, Layout::RowMajor, &[n as u64])?;
+        Ok(LinearIds { weight, scale, bias, k, n })
+    }
+
+    pub fn bind<'s>(&self, snap: &'s Snapshot) -> Linear<'s> {
+        let weights = match self.scale {
+            None => Weights::F32(snap.f32_data(self.weight)),
+            Some((scale, group)) => Weights::I8 { q: snap.i8_data(self.weight), scales: snap.f32_data(scale), group },
+        };
+        Linear { weights, bias: snap.f32_data(self.bias), k: self.k, n: self.n }
+    }
+}
+
+/// Reusable activation buffers for one forward pass.
+#[derive(Default)]
+pub struct Scratch {
+    pub x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    ffn: Vec<f32>,
+    scores: Vec<f32>,
+    keys_t: Vec<f32>,
+}
+
+pub struct Bert {
+    pub dims: Dims,
+    embeddings: Embeddings,
+    layers: Vec<EncoderLayer>,
+}
+
+impl Bert {
+    /// Resolves and checks every tensor the plan names.
+    pub fn load(snap: &Snapshot) -> Result<Bert, ModelError> {
+        let header = snap.header();
+        let dims = Dims::from_config(&header.config, header.embedding.max_seq_length)?;
+        let mut steps = header.plan.iter();
+        let embeddings = match steps.next() {
+            Some(PlanStep::Embeddings { word, word_scale, position, token_type, norm }) => Embeddings::load(
+                snap,
+                &dims,
+                word,
+                word_scale.as_deref(),
+                position,
+                token_type,
+                norm,
+            )?,
+            _ => return Err(ModelError::Plan("the plan must start with Embeddings".into())),
+        };
+        let mut layers = Vec::new();
+        for step in steps {
+            match step {
+                PlanStep::EncoderLayer { .. } => layers.push(EncoderLayer::load(snap, &dims, step)?),
+                PlanStep::Embeddings { .. } => return Err(ModelError::Plan("Embeddings may appear only first".into())),
+            }
+        }
+        if layers.len() != header.config.num_hidden_layers as usize {
+            return Err(ModelError::Plan(format!(
+                "the plan has {} encoder layers, the config says {}",
+                layers.len(),
+                header.config.num_hidden_layers
+            )));
+        }
+        if header.embedding.max_seq_length as usize > dims.max_positions {
+            return Err(ModelError::Plan("max_seq_length exceeds the position table".into()));
+        }
+        Ok(Bert { dims, embeddings, layers })
+    }
+
+    /// Runs the encoder over `seqs` (token ids, each at most `max_positions` long and each id in
+    /// the vocabulary) packed back to back. The last hidden state is left in `scratch.x`,
+    /// `[total tokens, hidden]`.
+    pub fn forward(&self, snap: &Snapshot, isa: Isa, seqs: &[&[u32]], scratch: &mut Scratch) {
+        let m: usize = seqs.iter().map(|s| s.len()).sum();
+        let d = &self.dims;
+        resize(&mut scratch.x, m * d.hidden);
+        resize(&mut scratch.h, m * d.hidden);
+        resize(&mut scratch.ctx, m * d.hidden);
+        resize(&mut scratch.qkv, m * 3 * d.hidden);
+        resize(&mut scratch.ffn, m * d.intermediate);
+        self.embeddings.forward(snap, d, seqs, &mut scratch.x);
+        for layer in &self.layers {
+            layer.forward(snap, isa, d, seqs, scratch);
+        }
+    }
+}
+
+fn resize(v: &mut Vec<f32>, len: usize) {
+    v.clear();
+    v.resize(len, 0.0);
+}
