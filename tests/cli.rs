@@ -1,0 +1,66 @@
+//! The `snapembed` binary as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::{cosine, embedder, snapshot_path};
+
+fn snapembed() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_snapembed"));
+    c.env("SNAPEMBED_SNAPSHOT", snapshot_path());
+    c
+}
+
+#[test]
+fn embed_reads_stdin_and_writes_one_json_array_per_line_in_order() {
+    let texts = ["A man is playing a guitar.", "", "東京は日本の首都です。", "A woman is slicing an onion."];
+    let mut child = snapembed().arg("embed").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(texts.join("\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Vec<f32>> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), texts.len());
+    let want = embedder().embed(&texts).unwrap();
+    for (got, want) in lines.iter().zip(&want) {
+        assert_eq!(got.len(), 384);
+        assert!(cosine(got, want) > 0.999_999);
+    }
+}
+
+#[test]
+fn embed_text_flags_and_no_normalize() {
+    let out = snapembed().args(["embed", "--no-normalize", "--text", "one", "--text", "two"]).output().unwrap();
+    assert!(out.status.success());
+    let vs: Vec<Vec<f32>> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(vs.len(), 2);
+    let norm: f32 = vs[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() > 0.01);
+}
+
+#[test]
+fn info_prints_the_header() {
+    let out = snapembed().arg("info").output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["header"]["model"]["name"], "all-MiniLM-L6-v2");
+    assert_eq!(v["header"]["embedding"]["max_seq_length"], 256);
+    assert_eq!(v["header"]["config"]["num_hidden_layers"], 6);
+}
+
+#[test]
+fn a_missing_snapshot_is_a_clear_error() {
+    let out = snapembed().args(["embed", "--snapshot", "/nonexistent.snap", "--text", "x"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cannot open snapshot /nonexistent.snap"), "{err}");
+}
+
+#[test]
+fn too_long_text_without_truncation_fails_naming_the_input() {
+    let long = "word ".repeat(300);
+    let out = snapembed().args(["embed", "--no-truncate", "--text", "ok", "--text", &long]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("input 1 has 302 tokens"), "{err}");
+}

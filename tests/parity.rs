@@ -1,0 +1,80 @@
+//! Vectors against sentence-transformers: the reference goldens, batching, options.
+
+use snapembed::{EmbedError, EmbedOptions};
+
+use crate::common::{cosine, embedder, goldens};
+
+fn check_goldens(file: &str) {
+    let gs = goldens(file);
+    let texts: Vec<&str> = gs.iter().map(|g| g.text.as_str()).collect();
+    let got = embedder().embed(&texts).unwrap();
+    assert_eq!(got.len(), gs.len());
+    let cos: Vec<f64> = got.iter().zip(&gs).map(|(v, g)| cosine(v, &g.embedding)).collect();
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    let (worst, min) = cos.iter().enumerate().fold((0, 1.0), |m, (i, &c)| if c < m.1 { (i, c) } else { m });
+    eprintln!("{file}: {} texts, cosine to sentence-transformers mean {mean:.6}, min {min:.6}", gs.len());
+    assert!(min >= 0.995, "{file}: text {worst} ({:?}) has cosine {min}", gs[worst].text);
+    assert!(mean >= 0.999, "{file}: mean cosine {mean}");
+    for v in &got {
+        let norm: f64 = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "normalized output, norm {norm}");
+    }
+}
+
+#[test]
+fn reference_twenty_edge_cases_match_sentence_transformers() {
+    check_goldens("golden_test20.json");
+}
+
+#[test]
+fn mixed_lengths_and_long_texts_match_the_reference() {
+    check_goldens("golden_mixed.json");
+}
+
+#[test]
+fn batching_does_not_change_a_vector() {
+    let gs = goldens("golden_mixed.json");
+    let texts: Vec<&str> = gs.iter().map(|g| g.text.as_str()).collect();
+    let batched = embedder().embed(&texts).unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        let single = embedder().embed(&[t]).unwrap();
+        let c = cosine(&single[0], &batched[i]);
+        assert!(c >= 1.0 - 1e-5, "text {i}: batch vs single cosine {c}");
+        assert_eq!(single[0], batched[i], "packed batches give bit-identical vectors");
+    }
+}
+
+#[test]
+fn unnormalized_vectors_point_the_same_way() {
+    let e = embedder();
+    let opts = EmbedOptions { normalize: Some(false), ..Default::default() };
+    let raw = e.embed_with(&["A man is playing a guitar."], opts).unwrap();
+    let unit = e.embed(&["A man is playing a guitar."]).unwrap();
+    let norm: f32 = raw[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() > 0.01, "mean-pooled vectors are not unit length (norm {norm})");
+    assert!(cosine(&raw[0], &unit[0]) > 0.999_999);
+}
+
+#[test]
+fn truncation_can_be_refused() {
+    let e = embedder();
+    let long = "word ".repeat(300);
+    let texts = ["short", long.as_str()];
+    let err = e.embed_with(&texts, EmbedOptions { truncate: false, ..Default::default() }).unwrap_err();
+    match err {
+        EmbedError::TooLong { index, tokens, max } => assert_eq!((index, tokens, max), (1, 302, 256)),
+        other => panic!("expected TooLong, got {other}"),
+    }
+    assert_eq!(e.embed(&texts).unwrap().len(), 2, "truncating (the default) embeds both");
+}
+
+#[test]
+fn empty_input_list_gives_no_vectors() {
+    assert!(embedder().embed(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn similar_texts_score_higher_than_unrelated_ones() {
+    let v = embedder().embed(&["How do I reset my password?", "I forgot my password", "Best pizza in Naples"]).unwrap();
+    assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
+}
