@@ -1,11 +1,20 @@
-//! The `snapembed` binary: `embed` (stdin or --text → one JSON array per line) and `info`.
+//! The `snapembed` binary: `serve` (HTTP on $PORT, or AWS Lambda when `AWS_LAMBDA_RUNTIME_API`
+//! is set; also what runs with no arguments, as Lambda's `bootstrap`), `embed` (stdin or --text →
+//! one JSON array per line) and `info`.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Instant;
+
 use clap::{Args, Parser, Subcommand};
+use snapembed::config::{available_cpus, LogFormat, ServeConfig};
+use snapembed::http::AppState;
+use snapembed::memory::MemoryGuard;
 use snapembed::{EmbedOptions, Embedder};
+
+const DEFAULT_SNAPSHOT: &str = "artifacts/all-MiniLM-L6-v2.snap";
 
 #[derive(Parser)]
 #[command(name = "snapembed", version, about = "Text embeddings from a pre-built int8 snapshot")]
@@ -16,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the HTTP API on $PORT, or as an AWS Lambda function when AWS_LAMBDA_RUNTIME_API is set.
+    Serve(ServeConfig),
     /// Embed texts: one per line on stdin, or --text arguments; one JSON array per line out.
     Embed(EmbedArgs),
     /// Print the snapshot's header (model, settings, plan, tensors) as JSON.
@@ -25,7 +36,7 @@ enum Command {
 #[derive(Args)]
 struct SnapshotArgs {
     /// Snapshot file to map.
-    #[arg(long, env = "SNAPEMBED_SNAPSHOT", default_value = "artifacts/all-MiniLM-L6-v2.snap")]
+    #[arg(long, env = "SNAPEMBED_SNAPSHOT", default_value = DEFAULT_SNAPSHOT)]
     snapshot: PathBuf,
 }
 
@@ -45,8 +56,14 @@ struct EmbedArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Lambda starts `bootstrap` with no arguments: that means `serve`, configured from the environment.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() == 1 {
+        args.push("serve".into());
+    }
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
+        Command::Serve(config) => serve(config),
         Command::Embed(args) => embed(args),
         Command::Info(args) => info(args),
     };
@@ -59,6 +76,64 @@ fn main() -> ExitCode {
     }
 }
 
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    config.validate().map_err(anyhow::Error::msg)?;
+    init_logging(config.log_format);
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let model = load_model(&config);
+    match &model {
+        Ok(m) => {
+            let t = m.load_times();
+            tracing::info!(
+                source = m.snapshot().source(),
+                open_ms = t.open.as_secs_f64() * 1e3,
+                tokenizer_ms = t.tokenizer.as_secs_f64() * 1e3,
+                model_ms = t.model.as_secs_f64() * 1e3,
+                kernels = m.isa().name(),
+                "snapshot loaded"
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "the model failed to load; serving as unhealthy"),
+    }
+    let threads = config.threads.unwrap_or_else(available_cpus);
+    let memory = MemoryGuard::new(config.memory_limit_mb);
+    tracing::info!(threads, memory_limit = memory.budget().limit_bytes, limit_source = memory.budget().source, lambda, "configured");
+    let state = AppState::new(model, config.limits, threads, memory);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tracing::info!(startup_ms = started.elapsed().as_secs_f64() * 1e3, "ready");
+    runtime.block_on(async {
+        if lambda {
+            snapembed::lambda::run(state).await.map_err(|e| anyhow::anyhow!(e))
+        } else {
+            snapembed::server::serve(state, config.addr()).await.map_err(anyhow::Error::from)
+        }
+    })
+}
+
+/// The snapshot named by --snapshot, else the one compiled in, else the default path.
+fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
+    let result = match &config.snapshot {
+        Some(path) => Embedder::from_snapshot(path),
+        #[cfg(feature = "embedded-snapshot")]
+        None => Embedder::from_static(snapembed::embedded_snapshot()),
+        #[cfg(not(feature = "embedded-snapshot"))]
+        None => Embedder::from_snapshot(std::path::Path::new(DEFAULT_SNAPSHOT)),
+    };
+    result.map_err(|e| format!("{e:#}"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     let embedder = Embedder::from_snapshot(&args.snapshot.snapshot)?;
     let texts: Vec<String> = if args.text.is_empty() {
@@ -67,7 +142,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         args.text
     };
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let options = EmbedOptions { normalize: args.no_normalize.then_some(false), truncate: !args.no_truncate };
+    let options = EmbedOptions { normalize: args.no_normalize.then_some(false), truncate: !args.no_truncate, ..Default::default() };
     let vectors = embedder.embed_with(&refs, options)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for v in vectors {

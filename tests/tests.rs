@@ -1,8 +1,10 @@
 //! Integration tests, one binary: each module is one concern seen from the outside.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 mod common;
 
 mod cli;
+mod http;
 mod parity;
 mod snapshot_errors;
 mod tokenizer_parity;

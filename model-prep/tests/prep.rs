@@ -1,4 +1,5 @@
 //! model-prep as a user runs it: on a tiny BERT written here (always), and on the real
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 //! all-MiniLM-L6-v2 weights when fetched (`model-prep/fetch-weights.sh`; CI requires them).
 
 use std::path::{Path, PathBuf};

@@ -243,7 +243,7 @@ fn check_tensor(t: &TensorInfo, data_len: u64) -> Result<(), SnapshotError> {
     if t.offset % ALIGNMENT as u64 != 0 {
         return Err(SnapshotError::Misaligned { name: t.name.clone(), offset: t.offset });
     }
-    let end = t.offset.checked_add(t.nbytes).unwrap_or(u64::MAX);
+    let end = t.offset.saturating_add(t.nbytes);
     if end > data_len {
         return Err(SnapshotError::OutOfBounds { name: t.name.clone(), offset: t.offset, end, data_len });
     }

@@ -1,0 +1,89 @@
+//! Service configuration: CLI flags with `SNAPEMBED_*` (and `PORT`) environment equivalents,
+//! parsed and validated once before anything is loaded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Request limits; every one is enforced before any model work starts.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Limits {
+    /// Most texts in one request.
+    #[arg(long, env = "SNAPEMBED_MAX_INPUTS", default_value_t = 64)]
+    pub max_inputs: usize,
+    /// Most characters in one text.
+    #[arg(long, env = "SNAPEMBED_MAX_TEXT_CHARS", default_value_t = 50_000)]
+    pub max_text_chars: usize,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SNAPEMBED_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Requests admitted at once (running or waiting); more get 429.
+    #[arg(long, env = "SNAPEMBED_MAX_INFLIGHT", default_value_t = 128)]
+    pub max_inflight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_inputs: 64, max_text_chars: 50_000, max_body_bytes: 2 * 1024 * 1024, max_inflight: 128 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Snapshot file to map (ignored when the binary carries an embedded snapshot and this is unset).
+    #[arg(long, env = "SNAPEMBED_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+    /// Address to bind.
+    #[arg(long, env = "SNAPEMBED_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to bind.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Texts embedded at once (default: the CPUs this process may use, cgroup quota included).
+    #[arg(long, env = "SNAPEMBED_THREADS")]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub limits: Limits,
+    /// Memory budget in MB (default: the container's limit — cgroup memory.max or Lambda's size).
+    #[arg(long, env = "SNAPEMBED_MEMORY_LIMIT_MB")]
+    pub memory_limit_mb: Option<u64>,
+    #[arg(long, env = "SNAPEMBED_LOG_FORMAT", value_enum, default_value = "plain")]
+    pub log_format: LogFormat,
+}
+
+impl ServeConfig {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Rejects settings that would make the service unusable.
+    pub fn validate(&self) -> Result<(), String> {
+        let l = &self.limits;
+        if l.max_inputs == 0 || l.max_text_chars == 0 || l.max_body_bytes < 64 || l.max_inflight == 0 {
+            return Err("limits must be positive (max body at least 64 bytes)".into());
+        }
+        if self.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// CPUs this process may use: the cgroup v2 CPU quota if one is set, else the affinity mask.
+pub fn available_cpus() -> usize {
+    let affinity = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok().and_then(|s| {
+        let mut it = s.split_whitespace();
+        let (q, p) = (it.next()?, it.next()?);
+        let (q, p): (f64, f64) = (q.parse().ok()?, p.parse().ok()?);
+        Some((q / p).ceil().max(1.0) as usize)
+    });
+    quota.map_or(affinity, |q| q.min(affinity))
+}

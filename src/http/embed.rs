@@ -1,0 +1,134 @@
+//! The model endpoints: TEI `/embed` and `/similarity`, OpenAI `/v1/embeddings`. All three
+//! validate, then share `run_embedding`: admission (429), memory pressure (503), one compute
+//! permit, tokenize + encode on a blocking thread.
+
+use axum::extract::State;
+use axum::Json;
+use base64::Engine;
+
+use super::error::{ApiError, ApiJson};
+use super::types::*;
+use super::AppState;
+use crate::memory::Pressure;
+use crate::pooling::cosine;
+use crate::{EmbedError, EmbedOptions};
+
+/// Tokens per forward pass under elevated memory pressure (a quarter of the usual activations).
+const SMALL_CHUNK_TOKENS: usize = 256;
+
+pub async fn embed(State(state): State<AppState>, ApiJson(req): ApiJson<EmbedRequest>) -> Result<Json<Vec<Vec<f32>>>, ApiError> {
+    let texts = req.inputs.into_vec();
+    let (vectors, _) = run_embedding(&state, texts, req.normalize, req.truncate).await?;
+    Ok(Json(vectors))
+}
+
+pub async fn openai(State(state): State<AppState>, ApiJson(req): ApiJson<OpenAiRequest>) -> Result<Json<OpenAiResponse>, ApiError> {
+    let texts = match req.input {
+        OpenAiInput::One(s) => vec![s],
+        OpenAiInput::Many(v) => v,
+        OpenAiInput::Tokens(_) | OpenAiInput::TokenBatches(_) => {
+            return Err(ApiError::Validation(
+                "token arrays are not accepted: send text (this model has its own tokenizer; with LangChain set check_embedding_ctx_length=False)".into(),
+            ))
+        }
+    };
+    let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?;
+    let dims = model.dimensions();
+    if let Some(d) = req.dimensions.filter(|&d| d != dims) {
+        return Err(ApiError::Validation(format!("dimensions {d} is not supported: this model gives {dims}")));
+    }
+    let served = model.header().model.name.clone();
+    let format = req.encoding_format.unwrap_or_default();
+    let (vectors, tokens) = run_embedding(&state, texts, true, true).await?;
+    let data = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| OpenAiEmbedding {
+            object: "embedding",
+            index,
+            embedding: match format {
+                EncodingFormat::Float => EmbeddingValue::Float(v),
+                EncodingFormat::Base64 => {
+                    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    EmbeddingValue::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+                }
+            },
+        })
+        .collect();
+    Ok(Json(OpenAiResponse {
+        object: "list",
+        data,
+        model: served,
+        usage: OpenAiUsage { prompt_tokens: tokens, total_tokens: tokens },
+    }))
+}
+
+pub async fn similarity(State(state): State<AppState>, ApiJson(req): ApiJson<SimilarityRequest>) -> Result<Json<Vec<f32>>, ApiError> {
+    let SimilarityInputs { source_sentence, sentences } = req.inputs;
+    if sentences.is_empty() {
+        return Err(ApiError::Validation("inputs.sentences must not be empty".into()));
+    }
+    let mut texts = Vec::with_capacity(sentences.len() + 1);
+    texts.push(source_sentence);
+    texts.extend(sentences);
+    let (vectors, _) = run_embedding(&state, texts, true, true).await?;
+    let (source, rest) = vectors.split_first().ok_or_else(|| ApiError::Internal("no source vector".into()))?;
+    Ok(Json(rest.iter().map(|v| cosine(source, v)).collect()))
+}
+
+/// Checks the request against the limits.
+fn validate(state: &AppState, texts: &[String]) -> Result<(), ApiError> {
+    let l = &state.limits;
+    if texts.is_empty() {
+        return Err(ApiError::Validation("inputs must not be empty".into()));
+    }
+    if texts.len() > l.max_inputs {
+        return Err(ApiError::TooLarge(format!("{} inputs given, at most {} per request", texts.len(), l.max_inputs)));
+    }
+    for (i, t) in texts.iter().enumerate() {
+        // Byte length bounds the char count from above: count chars only when it could matter.
+        if t.len() > l.max_text_chars {
+            let chars = t.chars().count();
+            if chars > l.max_text_chars {
+                return Err(ApiError::TooLarge(format!("input {i} has {chars} characters, at most {} allowed", l.max_text_chars)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Embeds validated texts; returns the vectors and the tokens used (special tokens included).
+async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, truncate: bool) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
+    validate(state, &texts)?;
+    let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
+    let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
+    let pressure = state.memory.pressure();
+    if pressure == Pressure::Critical {
+        return Err(ApiError::MemoryPressure("resident memory is above the critical share of the limit".into()));
+    }
+    // Under elevated pressure: one job at a time, in small chunks.
+    let (permits, chunk_tokens) = match pressure {
+        Pressure::Ok => (1, crate::embedder::MAX_CHUNK_TOKENS),
+        _ => (state.compute_permits, SMALL_CHUNK_TOKENS),
+    };
+    let _compute = state.compute.acquire_many(permits).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
+    let options = EmbedOptions { normalize: Some(normalize), truncate, chunk_tokens };
+    let job = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings = model.encode_all(&refs, options.truncate)?;
+        let tokens = encodings.iter().map(|e| e.ids.len()).sum::<usize>();
+        Ok::<_, EmbedError>((model.embed_encoded(&encodings, options), tokens))
+    });
+    let (vectors, tokens) = match job.await {
+        Ok(Ok(v)) => v,
+        Ok(Err(EmbedError::TooLong { index, tokens, max })) => {
+            return Err(ApiError::TooLarge(format!(
+                "input {index} has {tokens} tokens, more than the model's maximum of {max} (send truncate: true to cut it)"
+            )))
+        }
+        Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+        Err(e) => return Err(ApiError::Internal(format!("embedding task failed: {e}"))),
+    };
+    state.metrics.record_embedded(vectors.len(), tokens);
+    Ok((vectors, tokens))
+}

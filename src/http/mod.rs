@@ -1,0 +1,107 @@
+//! The HTTP API: `app(state)` builds the one router that the server, the Lambda adapter and the
+//! tests all use. Handlers live in `embed` (model work) and `ops` (health and status); bodies in
+//! `types`; the error shape in `error`.
+
+mod embed;
+mod error;
+mod ops;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::config::Limits;
+use crate::memory::MemoryGuard;
+use crate::metrics::Metrics;
+use crate::Embedder;
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    /// The model, or why it failed to load (the service then reports itself unhealthy).
+    pub model: Result<Arc<Embedder>, String>,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    pub memory: MemoryGuard,
+    /// Embedding jobs running at once (one per thread).
+    pub compute: Semaphore,
+    pub compute_permits: u32,
+    /// Requests admitted (running or queued for compute); past this, 429.
+    pub inflight: Semaphore,
+    pub started: SystemTime,
+}
+
+impl AppState {
+    pub fn new(model: Result<Embedder, String>, limits: Limits, threads: usize, memory: MemoryGuard) -> AppState {
+        let threads = threads.clamp(1, Semaphore::MAX_PERMITS) as u32;
+        AppState(Arc::new(Inner {
+            model: model.map(Arc::new),
+            limits,
+            metrics: Metrics::default(),
+            memory,
+            compute: Semaphore::new(threads as usize),
+            compute_permits: threads,
+            inflight: Semaphore::new(limits.max_inflight),
+            started: SystemTime::now(),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/embed", post(embed::embed))
+        .route("/v1/embeddings", post(embed::openai))
+        .route("/similarity", post(embed::similarity))
+        .route("/health", get(ops::health))
+        .route("/model-status", get(ops::model_status))
+        .route("/memory-status", get(ops::memory_status))
+        .route("/info", get(ops::info))
+        .route("/", get(ops::info))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_owned() }
+}
+
+/// Counts and times every request by its route template.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = req.method().to_string();
+    let t = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.record_request(&route, &method, resp.status().as_u16(), t.elapsed());
+    resp
+}

@@ -1,0 +1,105 @@
+//! Operations endpoints: health, model and memory status, service info, Prometheus metrics.
+
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::memory::{process_rss, Pressure};
+
+fn timestamp() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn mapped_bytes(state: &AppState) -> u64 {
+    state.model.as_ref().map_or(0, |m| m.snapshot().len() as u64)
+}
+
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let (status, code) = match (&state.model, state.memory.pressure()) {
+        (Err(_), _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
+        (Ok(_), Pressure::Ok) => ("healthy", StatusCode::OK),
+        (Ok(_), _) => ("degraded", StatusCode::OK),
+    };
+    let body = json!({
+        "status": status,
+        "model_loaded": state.model.is_ok(),
+        "model_error": state.model.as_ref().err(),
+        "timestamp": timestamp(),
+    });
+    (code, Json(body))
+}
+
+pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
+    let m = match &state.model {
+        Err(e) => return Json(json!({"loaded": false, "error": e})),
+        Ok(m) => m,
+    };
+    let h = m.header();
+    let t = m.load_times();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    Json(json!({
+        "loaded": true,
+        "load_ms": {"open": ms(t.open), "tokenizer": ms(t.tokenizer), "model": ms(t.model), "total": ms(t.total())},
+        "snapshot": {
+            "name": h.model.name,
+            "source": m.snapshot().source(),
+            "bytes": m.snapshot().len(),
+            "memory_mapped": m.snapshot().is_mapped(),
+            "format_version": crate::snapshot::FORMAT_VERSION,
+            "checksum": format!("crc32:{:08x}", h.data_crc32),
+            "created_by": h.model.created_by,
+            "source_files": h.model.source_files,
+        },
+        "quantization": h.quantization.scheme,
+        "dimensions": m.dimensions(),
+        "max_tokens": m.max_tokens(),
+        "pooling": h.embedding.pooling,
+        "normalize": h.embedding.normalize,
+        "kernels": m.isa().name(),
+    }))
+}
+
+pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(state.memory.status(mapped_bytes(&state))))
+}
+
+pub async fn info(State(state): State<AppState>) -> Json<Value> {
+    let l = &state.limits;
+    Json(json!({
+        "name": "snapembed",
+        "version": env!("CARGO_PKG_VERSION"),
+        "model": state.model.as_ref().map(|m| m.header().model.name.clone()).ok(),
+        "dimensions": state.model.as_ref().map(|m| m.dimensions()).ok(),
+        "max_tokens": state.model.as_ref().map(|m| m.max_tokens()).ok(),
+        "limits": {
+            "max_inputs": l.max_inputs,
+            "max_text_chars": l.max_text_chars,
+            "max_body_bytes": l.max_body_bytes,
+            "max_inflight": l.max_inflight,
+            "concurrent_jobs": state.compute_permits,
+        },
+        "endpoints": ["POST /embed", "POST /v1/embeddings", "POST /similarity", "GET /health", "GET /model-status",
+                      "GET /memory-status", "GET /info", "GET /metrics"],
+    }))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut gauges = vec![
+        ("snapembed_process_resident_memory_bytes", "Resident set size.", process_rss() as f64),
+        ("snapembed_memory_limit_bytes", "The memory budget in force.", state.memory.budget().limit_bytes as f64),
+        ("snapembed_snapshot_mapped_bytes", "Bytes of the mapped snapshot.", mapped_bytes(&state) as f64),
+        ("snapembed_model_loaded", "1 when the model is loaded.", state.model.is_ok() as u8 as f64),
+    ];
+    if let Ok(m) = &state.model {
+        let t = m.load_times();
+        gauges.push(("snapembed_startup_open_seconds", "Start-up: mapping and checking the snapshot.", t.open.as_secs_f64()));
+        gauges.push(("snapembed_startup_tokenizer_seconds", "Start-up: indexing the vocabulary.", t.tokenizer.as_secs_f64()));
+        gauges.push(("snapembed_startup_model_seconds", "Start-up: resolving the plan's tensors.", t.model.as_secs_f64()));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&gauges))
+}
