@@ -5,6 +5,8 @@ mod common;
 
 mod cli;
 mod http;
+mod lambda;
 mod parity;
+mod server;
 mod snapshot_errors;
 mod tokenizer_parity;

@@ -1,0 +1,172 @@
+//! AWS Lambda: real event JSON through lambda_http's request conversion into the router, and
+//! the built binary against a fake Runtime API on 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use snapembed::config::Limits;
+use snapembed::http::AppState;
+use snapembed::memory::MemoryGuard;
+use snapembed::Embedder;
+use tower::ServiceExt;
+
+use crate::common::{cosine, data_path, embedder, snapshot_path};
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(data_path(&format!("lambda/{name}.json"))).unwrap()
+}
+
+async fn through_adapter(name: &str) -> (u16, Value) {
+    let req = lambda_http::request::from_str(&event(name)).unwrap();
+    let model = Embedder::from_snapshot(&snapshot_path()).map_err(|e| e.to_string());
+    let svc = snapembed::lambda::service(AppState::new(model, Limits::default(), 1, MemoryGuard::new(None)));
+    let resp = svc.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn api_gateway_v2_event() {
+    let (status, body) = through_adapter("apigw_v2").await;
+    assert_eq!(status, 200, "{body}");
+    let v: Vec<Vec<f32>> = serde_json::from_value(body).unwrap();
+    assert!(cosine(&v[0], &embedder().embed(&["hello world"]).unwrap()[0]) > 0.999_999);
+}
+
+#[tokio::test]
+async fn function_url_event_with_a_base64_body() {
+    let (status, body) = through_adapter("function_url").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "list");
+    assert_eq!(body["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn alb_event() {
+    let (status, body) = through_adapter("alb").await;
+    assert_eq!(status, 200, "{body}");
+    let scores: Vec<f32> = serde_json::from_value(body).unwrap();
+    assert!(scores[0] > scores[1]);
+}
+
+#[tokio::test]
+async fn api_gateway_v1_event_with_a_stage_in_the_path() {
+    let req = lambda_http::request::from_str(&event("apigw_v1_stage")).unwrap();
+    assert_eq!(req.uri().path(), "/prod/embed", "lambda_http keeps the stage; the adapter must strip it");
+    let (status, body) = through_adapter("apigw_v1_stage").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 2);
+}
+
+/// A fake Lambda Runtime API: hands out `events` one per `next` call, collects what the
+/// function posts back, and leaves the last `next` hanging (as Lambda freezes the function).
+fn fake_runtime(events: Vec<String>) -> (String, mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut events = events.into_iter().enumerate();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let tx = tx.clone();
+            // One connection is enough for the runtime's client; serve requests on it in order.
+            if !serve_connection(stream, &mut events, &tx) {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    events: &mut impl Iterator<Item = (usize, String)>,
+    tx: &mpsc::Sender<(String, String)>,
+) -> bool {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return true; // the client closed this connection; accept the next one
+        }
+        let mut content_length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                content_length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; content_length];
+        reader.read_exact(&mut body).unwrap();
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        if path.ends_with("/invocation/next") {
+            let Some((i, ev)) = events.next() else {
+                std::thread::sleep(Duration::from_secs(3600));
+                return false;
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-{i}\r\n\
+                 Lambda-Runtime-Deadline-Ms: 9999999999999\r\n\
+                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:snapembed\r\n\
+                 Lambda-Runtime-Trace-Id: Root=1-6741b5a0-0123456789abcdef01234567\r\nContent-Length: {}\r\n\r\n",
+                ev.len()
+            );
+            out.write_all(head.as_bytes()).unwrap();
+            out.write_all(ev.as_bytes()).unwrap();
+        } else {
+            tx.send((path, String::from_utf8_lossy(&body).into_owned())).unwrap();
+            out.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n").unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_built_binary_answers_a_fake_runtime_api_for_every_event_kind() {
+    let names = ["apigw_v2", "function_url", "alb", "apigw_v1_stage"];
+    let (addr, responses) = fake_runtime(names.iter().map(|n| event(n)).collect());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snapembed"))
+        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "snapembed")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/23/[$LATEST]test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/snapembed")
+        .env("SNAPEMBED_SNAPSHOT", snapshot_path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in &names {
+        match responses.recv_timeout(Duration::from_secs(60)) {
+            Ok(r) => got.push(r),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no response from the function: {e}");
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for (i, (path, body)) in got.iter().enumerate() {
+        assert_eq!(path, &format!("/2018-06-01/runtime/invocation/req-{i}/response"), "{body}");
+        let resp: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(resp["statusCode"], 200, "{} → {body}", names[i]);
+        let payload: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+        match names[i] {
+            "apigw_v2" => assert_eq!(payload[0].as_array().unwrap().len(), 384),
+            "function_url" => assert_eq!(payload["usage"]["prompt_tokens"], 7),
+            "alb" => assert_eq!(payload.as_array().unwrap().len(), 2),
+            _ => assert_eq!(payload.as_array().unwrap().len(), 2),
+        }
+    }
+    assert!(got[2].1.contains("statusDescription"), "ALB responses carry a status description");
+}

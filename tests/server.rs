@@ -1,0 +1,103 @@
+//! The built binary as a real server on an ephemeral port: HTTP over sockets, 50 concurrent
+//! clients, graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::common::{cosine, embedder, http_request, snapshot_path};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(extra_env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_snapembed"));
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .env("SNAPEMBED_SNAPSHOT", snapshot_path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server logs before exiting").unwrap();
+            if let Some(at) = line.find("listening addr=") {
+                break line[at + "listening addr=".len()..].trim().to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serves_http_on_a_real_port_and_stops_gracefully() {
+    let server = Server::start(&[]);
+    let (status, body) = http_request(&server.addr, "GET", "/health", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"healthy\""));
+    let (status, body) = http_request(&server.addr, "POST", "/embed", Some(r#"{"inputs": ["hello world"]}"#));
+    assert_eq!(status, 200);
+    let v: Vec<Vec<f32>> = serde_json::from_str(&body).unwrap();
+    assert!(cosine(&v[0], &embedder().embed(&["hello world"]).unwrap()[0]) > 0.999_999);
+    let (status, body) = http_request(&server.addr, "POST", "/embed", Some("{not json"));
+    assert_eq!(status, 400);
+    assert!(body.contains("\"error_type\""));
+    let (status, _) = http_request(&server.addr, "GET", "/health", None);
+    assert_eq!(status, 200, "still serving after bad input");
+    assert!(server.terminate().success(), "SIGTERM is a clean exit");
+}
+
+#[test]
+fn fifty_concurrent_clients_all_get_their_own_vectors() {
+    let server = Server::start(&[]);
+    let texts: Vec<String> = (0..50).map(|i| format!("client number {i} asks about topic {}", i * 7 % 13)).collect();
+    let handles: Vec<_> = texts
+        .iter()
+        .cloned()
+        .map(|t| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || {
+                let body = serde_json::json!({"inputs": [t]}).to_string();
+                http_request(&addr, "POST", "/embed", Some(&body))
+            })
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let want = embedder().embed(&refs).unwrap();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (status, body) = h.join().unwrap();
+        assert_eq!(status, 200, "client {i}: {body}");
+        let got: Vec<Vec<f32>> = serde_json::from_str(&body).unwrap();
+        assert!(cosine(&got[0], &want[i]) > 0.999_999, "client {i} got someone else's vector");
+    }
+    let (_, metrics) = http_request(&server.addr, "GET", "/metrics", None);
+    assert!(metrics.contains("snapembed_http_requests_total{route=\"/embed\",method=\"POST\",status=\"200\"} 50"), "{metrics}");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_at_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_snapembed")).args(["serve", "--threads", "0"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
+}
