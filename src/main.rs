@@ -14,6 +14,7 @@ use snapembed::http::AppState;
 use snapembed::memory::MemoryGuard;
 use snapembed::{EmbedOptions, Embedder};
 
+#[cfg(not(feature = "embedded-snapshot"))]
 const DEFAULT_SNAPSHOT: &str = "artifacts/all-MiniLM-L6-v2.snap";
 
 #[derive(Parser)]
@@ -35,9 +36,10 @@ enum Command {
 
 #[derive(Args)]
 struct SnapshotArgs {
-    /// Snapshot file to map.
-    #[arg(long, env = "SNAPEMBED_SNAPSHOT", default_value = DEFAULT_SNAPSHOT)]
-    snapshot: PathBuf,
+    /// Snapshot file to map [default: the embedded snapshot if this binary has one, else
+    /// artifacts/all-MiniLM-L6-v2.snap].
+    #[arg(long, env = "SNAPEMBED_SNAPSHOT")]
+    snapshot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -111,16 +113,19 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     })
 }
 
-/// The snapshot named by --snapshot, else the one compiled in, else the default path.
 fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
-    let result = match &config.snapshot {
+    open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))
+}
+
+/// The snapshot named by --snapshot, else the one compiled in, else the default path.
+fn open_snapshot(path: Option<&std::path::Path>) -> Result<Embedder, snapembed::EmbedError> {
+    match path {
         Some(path) => Embedder::from_snapshot(path),
         #[cfg(feature = "embedded-snapshot")]
         None => Embedder::from_static(snapembed::embedded_snapshot()),
         #[cfg(not(feature = "embedded-snapshot"))]
         None => Embedder::from_snapshot(std::path::Path::new(DEFAULT_SNAPSHOT)),
-    };
-    result.map_err(|e| format!("{e:#}"))
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -135,7 +140,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    let embedder = Embedder::from_snapshot(&args.snapshot.snapshot)?;
+    let embedder = open_snapshot(args.snapshot.snapshot.as_deref())?;
     let texts: Vec<String> = if args.text.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>()?
     } else {
@@ -154,7 +159,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
 }
 
 fn info(args: SnapshotArgs) -> anyhow::Result<()> {
-    let embedder = Embedder::from_snapshot(&args.snapshot)?;
+    let embedder = open_snapshot(args.snapshot.as_deref())?;
     let header = embedder.header();
     let times = embedder.load_times();
     let info = serde_json::json!({
@@ -169,6 +174,8 @@ fn info(args: SnapshotArgs) -> anyhow::Result<()> {
         },
         "header": header,
     });
-    println!("{}", serde_json::to_string_pretty(&info)?);
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &info)?;
+    writeln!(out)?;
     Ok(())
 }
