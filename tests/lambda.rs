@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -64,40 +64,38 @@ async fn api_gateway_v1_event_with_a_stage_in_the_path() {
 
 /// A fake Lambda Runtime API: hands out `events` one per `next` call, collects what the
 /// function posts back, and leaves the last `next` hanging (as Lambda freezes the function).
+type Events = Arc<Mutex<std::iter::Enumerate<std::vec::IntoIter<String>>>>;
+
 fn fake_runtime(events: Vec<String>) -> (String, mpsc::Receiver<(String, String)>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel();
+    let events: Events = Arc::new(Mutex::new(events.into_iter().enumerate()));
     std::thread::spawn(move || {
-        let mut events = events.into_iter().enumerate();
+        // The runtime's client may open several connections: serve each on its own thread.
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            // One connection is enough for the runtime's client; serve requests on it in order.
-            if !serve_connection(stream, &mut events, &tx) {
-                return;
-            }
+            let (events, tx) = (events.clone(), tx.clone());
+            std::thread::spawn(move || serve_connection(stream, &events, &tx));
         }
     });
     (addr, rx)
 }
 
-fn serve_connection(
-    stream: TcpStream,
-    events: &mut impl Iterator<Item = (usize, String)>,
-    tx: &mpsc::Sender<(String, String)>,
-) -> bool {
+fn serve_connection(stream: TcpStream, events: &Events, tx: &mpsc::Sender<(String, String)>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
     loop {
         let mut request_line = String::new();
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return true; // the client closed this connection; accept the next one
+            return; // the client closed this connection
         }
         let mut content_length = 0;
         loop {
             let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
             if line == "\r\n" {
                 break;
             }
@@ -109,9 +107,10 @@ fn serve_connection(
         reader.read_exact(&mut body).unwrap();
         let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
         if path.ends_with("/invocation/next") {
-            let Some((i, ev)) = events.next() else {
+            let next = events.lock().unwrap().next();
+            let Some((i, ev)) = next else {
                 std::thread::sleep(Duration::from_secs(3600));
-                return false;
+                return;
             };
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-{i}\r\n\
@@ -123,7 +122,7 @@ fn serve_connection(
             out.write_all(head.as_bytes()).unwrap();
             out.write_all(ev.as_bytes()).unwrap();
         } else {
-            tx.send((path, String::from_utf8_lossy(&body).into_owned())).unwrap();
+            let _ = tx.send((path, String::from_utf8_lossy(&body).into_owned()));
             out.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n").unwrap();
         }
     }
