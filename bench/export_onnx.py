@@ -2,7 +2,7 @@
 """Writes an fp32 ONNX graph of a sentence-transformers BERT (last_hidden_state output) from its
 model.safetensors, with the `onnx` package only (no torch), and ONNX Runtime's dynamic int8
 quantization of it (`quantize_dynamic`, what sentence-transformers recommends for CPU).
-Usage: python export_onnx.py MODEL_DIR OUT_DIR   -> OUT_DIR/model_fp32.onnx, OUT_DIR/model_int8.onnx"""
+Usage: python export_onnx.py MODEL_DIR OUT_DIR [--fp32-only]   -> OUT_DIR/model_fp32.onnx, OUT_DIR/model_int8.onnx"""
 import json, math, os, sys
 import numpy as np
 import onnx
@@ -72,6 +72,8 @@ model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], pr
 onnx.checker.check_model(model)
 fp32 = os.path.join(out_dir, "model_fp32.onnx")
 onnx.save(model, fp32)
+if "--fp32-only" in sys.argv:
+    sys.exit(print(f"wrote {fp32}"))
 from onnxruntime.quantization import QuantType, quantize_dynamic
 quantize_dynamic(fp32, os.path.join(out_dir, "model_int8.onnx"), weight_type=QuantType.QInt8, per_channel=True)
 print(f"wrote {fp32} and model_int8.onnx to {out_dir}")

