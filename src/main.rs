@@ -32,6 +32,27 @@ enum Command {
     Embed(EmbedArgs),
     /// Print the snapshot's header (model, settings, plan, tensors) as JSON.
     Info(SnapshotArgs),
+    /// Time embedding in this process (used by bench/): texts from a file, one per line.
+    #[command(hide = true)]
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    snapshot: SnapshotArgs,
+    /// Texts, one per line.
+    #[arg(long)]
+    texts: PathBuf,
+    /// Texts per call.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Passes over the file (after one warm-up call).
+    #[arg(long, default_value_t = 1)]
+    passes: usize,
+    /// Write the vectors of the last pass here (one JSON array per line).
+    #[arg(long)]
+    vectors: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -68,6 +89,7 @@ fn main() -> ExitCode {
         Command::Serve(config) => serve(config),
         Command::Embed(args) => embed(args),
         Command::Info(args) => info(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,6 +177,44 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Per-call times (ms) and throughput, as one JSON object on stdout.
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let embedder = open_snapshot(args.snapshot.snapshot.as_deref())?;
+    let texts: Vec<String> = std::fs::read_to_string(&args.texts)?.lines().map(str::to_owned).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    anyhow::ensure!(!refs.is_empty() && args.batch > 0, "no texts");
+    embedder.embed(&refs[..args.batch.min(refs.len())])?;
+    let mut calls = Vec::new();
+    let mut last = Vec::new();
+    let start = Instant::now();
+    for _ in 0..args.passes.max(1) {
+        last.clear();
+        for chunk in refs.chunks(args.batch) {
+            let t = Instant::now();
+            last.extend(embedder.embed(chunk)?);
+            calls.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let total = start.elapsed().as_secs_f64();
+    if let Some(path) = args.vectors {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for v in &last {
+            serde_json::to_writer(&mut out, v)?;
+            writeln!(out)?;
+        }
+    }
+    let mut sorted = calls.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let report = serde_json::json!({
+        "calls": calls.len(), "median_ms": pct(0.5), "p99_ms": pct(0.99),
+        "texts_per_s": (refs.len() * args.passes.max(1)) as f64 / total,
+        "rss_mb": snapembed::memory::process_rss() as f64 / 1048576.0,
+    });
+    println!("{report}");
     Ok(())
 }
 

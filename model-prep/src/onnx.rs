@@ -50,10 +50,15 @@ fn param_name(node: &str) -> Option<String> {
     None
 }
 
-/// Reads every BERT parameter into checkpoint-named, torch-layout arrays (`[out, in]` for linear
-/// weights), as `model.safetensors` would give them.
+/// Reads every BERT parameter of an ONNX file (see `read_graph`).
 pub fn read_onnx(bytes: &[u8]) -> Result<BTreeMap<String, Array>> {
     let model = tract_onnx::onnx().model_for_read(&mut &*bytes).context("tract-onnx cannot parse the ONNX file")?;
+    read_graph(model)
+}
+
+/// Reads every BERT parameter of a graph into checkpoint-named, torch-layout arrays (`[out, in]`
+/// for linear weights), as `model.safetensors` names and lays them out.
+pub fn read_graph(model: InferenceModel) -> Result<BTreeMap<String, Array>> {
     let model = model.into_typed().context("tract cannot type the ONNX graph")?;
     let order = model.eval_order()?;
     // Constant values, and the named parameter each one carries (through casts and broadcasts).

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use tract_onnx::prelude::Framework;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use snapembed::snapshot::{BertConfig, EmbeddingSettings, Pooling, TokenizerSettings};
@@ -161,7 +162,29 @@ pub fn read_sentence_transformers(dir: &Path, name: &str, weights: Weights) -> R
         bail!("tokenizer.json has {} tokens, config.json says {}", vocab.len(), hf.vocab_size);
     }
     let (kind, tensors) = match weights {
-        Weights::Safetensors => ("sentence-transformers", read_safetensors(&d.read("model.safetensors")?)?),
+        Weights::Safetensors => {
+            // The checkpoint becomes a graph and takes the same road through tract as an export.
+            let checkpoint = read_safetensors(&d.read("model.safetensors")?)?;
+            let config = bert_config(&hf);
+            let proto = crate::graph::bert_graph(&config, &checkpoint)?;
+            let model = tract_onnx::onnx().model_for_proto_model(&proto).context("tract rejects the generated graph")?;
+            let mut tensors = crate::onnx::read_graph(model)?;
+            for (name, want) in &checkpoint {
+                match tensors.get(name) {
+                    // The round trip through the graph must give the checkpoint back exactly.
+                    Some(got) if got.shape != want.shape || got.data != want.data => {
+                        bail!("{name} changed on its way through the graph: a model-prep bug")
+                    }
+                    Some(_) => {}
+                    // tract folds away what has no effect on the graph (a LayerNorm scale of
+                    // exactly 1, say): the checkpoint still has it.
+                    None => {
+                        tensors.insert(name.clone(), Array { shape: want.shape.clone(), data: want.data.clone() });
+                    }
+                }
+            }
+            ("sentence-transformers", tensors)
+        }
         Weights::Onnx(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
@@ -176,16 +199,7 @@ pub fn read_sentence_transformers(dir: &Path, name: &str, weights: Weights) -> R
         kind,
         files: d.files,
         source_bytes: d.bytes,
-        config: BertConfig {
-            vocab_size: hf.vocab_size,
-            hidden_size: hf.hidden_size,
-            num_hidden_layers: hf.num_hidden_layers,
-            num_attention_heads: hf.num_attention_heads,
-            intermediate_size: hf.intermediate_size,
-            max_position_embeddings: hf.max_position_embeddings,
-            type_vocab_size: hf.type_vocab_size,
-            layer_norm_eps: hf.layer_norm_eps,
-        },
+        config: bert_config(&hf),
         embedding: EmbeddingSettings {
             max_seq_length: st.max_seq_length,
             pooling: pooling_mode,
@@ -196,6 +210,19 @@ pub fn read_sentence_transformers(dir: &Path, name: &str, weights: Weights) -> R
         vocab,
         tensors,
     })
+}
+
+fn bert_config(hf: &HfConfig) -> BertConfig {
+    BertConfig {
+        vocab_size: hf.vocab_size,
+        hidden_size: hf.hidden_size,
+        num_hidden_layers: hf.num_hidden_layers,
+        num_attention_heads: hf.num_attention_heads,
+        intermediate_size: hf.intermediate_size,
+        max_position_embeddings: hf.max_position_embeddings,
+        type_vocab_size: hf.type_vocab_size,
+        layer_norm_eps: hf.layer_norm_eps,
+    }
 }
 
 fn read_safetensors(raw: &[u8]) -> Result<BTreeMap<String, Array>> {

@@ -38,3 +38,43 @@ pub fn compare(quantized: &Embedder, reference: &Embedder) -> anyhow::Result<Acc
         min: cos.iter().copied().fold(f32::INFINITY, f32::min),
     })
 }
+
+/// Times tract's own optimized plan of the same graph against snapembed's, in this process,
+/// on one text of `tokens` word pieces: the measurement behind snapembed's own kernels.
+pub fn tract_vs_snapembed(
+    proto: &tract_onnx::pb::ModelProto,
+    embedder: &Embedder,
+    tokens: usize,
+    runs: usize,
+) -> anyhow::Result<(std::time::Duration, std::time::Duration)> {
+    use std::time::Instant;
+    use tract_onnx::prelude::*;
+    let model = tract_onnx::onnx().model_for_proto_model(proto)?;
+    let mut model = model;
+    for i in 0..3 {
+        model = model.with_input_fact(i, i64::fact([1, tokens]).into())?;
+    }
+    let plan = tract_onnx::tract_core::plan::SimplePlan::new(model.into_optimized()?)?;
+    let text = "word ".repeat(tokens - 2);
+    let ids: Vec<i64> = embedder.tokenize(&text).ids.iter().map(|&i| i as i64).collect();
+    anyhow::ensure!(ids.len() == tokens, "the probe text has {} tokens", ids.len());
+    let input = |v: Vec<i64>| -> anyhow::Result<TValue> { Ok(tract_ndarray::Array2::from_shape_vec((1, tokens), v)?.into_tensor().into_tvalue()) };
+    let median = |mut xs: Vec<std::time::Duration>| {
+        xs.sort();
+        xs[xs.len() / 2]
+    };
+    let mut t_tract = Vec::new();
+    for _ in 0..runs {
+        let inputs = tvec!(input(ids.clone())?, input(vec![1; tokens])?, input(vec![0; tokens])?);
+        let t = Instant::now();
+        plan.run(inputs)?;
+        t_tract.push(t.elapsed());
+    }
+    let mut t_snap = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        embedder.embed(&[&text])?;
+        t_snap.push(t.elapsed());
+    }
+    Ok((median(t_tract), median(t_snap)))
+}
