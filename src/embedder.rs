@@ -54,19 +54,25 @@ pub struct EmbedOptions {
     /// Tokens per forward pass (activation memory is ~15 KB per token); smaller under memory
     /// pressure.
     pub chunk_tokens: usize,
+    /// Worker threads for this call (`None`: the embedder's setting).
+    pub threads: Option<usize>,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { normalize: None, truncate: true, chunk_tokens: MAX_CHUNK_TOKENS }
+        EmbedOptions { normalize: None, truncate: true, chunk_tokens: MAX_CHUNK_TOKENS, threads: None }
     }
 }
+
+/// Smallest chunk worth a thread: below ~64 rows the matmuls lose their efficiency.
+const MIN_PARALLEL_CHUNK_TOKENS: usize = 64;
 
 pub struct Embedder {
     snapshot: Snapshot,
     tokenizer: Tokenizer,
     model: Bert,
     isa: Isa,
+    threads: usize,
     load_times: LoadTimes,
 }
 
@@ -99,7 +105,18 @@ impl Embedder {
         let t = Instant::now();
         let model = Bert::load(&snapshot)?;
         let load_times = LoadTimes { open, tokenizer: tokenizer_time, model: t.elapsed() };
-        Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), load_times })
+        let threads = crate::config::available_cpus();
+        Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), threads, load_times })
+    }
+
+    /// Sets the worker threads a call may use (default: the CPUs this process may use).
+    pub fn with_threads(mut self, threads: usize) -> Embedder {
+        self.threads = threads.max(1);
+        self
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     pub fn header(&self) -> &Header {
@@ -160,43 +177,77 @@ impl Embedder {
             .collect()
     }
 
-    /// Runs the model over already tokenized texts.
+    /// Runs the model over already tokenized texts. Texts are packed into chunks of whole texts
+    /// (no padding); with several threads, workers take chunks in turn, each with its own
+    /// scratch. A text's vector does not depend on its chunk, so results are the same bits
+    /// whatever the thread count.
     pub fn embed_encoded(&self, encodings: &[Encoding], options: EmbedOptions) -> Vec<Vec<f32>> {
+        let threads = options.threads.unwrap_or(self.threads).max(1);
+        let total: usize = encodings.iter().map(|e| e.ids.len()).sum();
+        let mut budget = options.chunk_tokens.max(1);
+        if threads > 1 {
+            // Several chunks per worker, so uneven lengths still balance.
+            budget = budget.min(total.div_ceil(threads * 4).max(MIN_PARALLEL_CHUNK_TOKENS));
+        }
+        let mut chunks: Vec<std::ops::Range<usize>> = Vec::new();
+        let (mut start, mut tokens) = (0, 0);
+        for (i, enc) in encodings.iter().enumerate() {
+            if i > start && tokens + enc.ids.len() > budget {
+                chunks.push(start..i);
+                (start, tokens) = (i, 0);
+            }
+            tokens += enc.ids.len();
+        }
+        if start < encodings.len() {
+            chunks.push(start..encodings.len());
+        }
+        let workers = threads.min(chunks.len());
+        if workers <= 1 {
+            let mut scratch = Scratch::default();
+            return chunks.into_iter().flat_map(|c| self.run_chunk(&encodings[c], options, &mut scratch)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut done: Vec<(usize, Vec<Vec<f32>>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut scratch = Scratch::default();
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(c) = chunks.get(i) else { break mine };
+                            mine.push((i, self.run_chunk(&encodings[c.clone()], options, &mut scratch)));
+                        }
+                    })
+                })
+                .collect();
+            // A worker can only panic on a bug; re-raise it here rather than lose vectors.
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().flat_map(|(_, v)| v).collect()
+    }
+
+    /// One forward pass over a chunk of texts; one pooled vector per text.
+    fn run_chunk(&self, chunk: &[Encoding], options: EmbedOptions, scratch: &mut Scratch) -> Vec<Vec<f32>> {
         let header = self.snapshot.header();
         let normalize = options.normalize.unwrap_or(header.embedding.normalize);
         let dim = self.dimensions();
-        let mut out = Vec::with_capacity(encodings.len());
-        let mut scratch = Scratch::default();
-        let mut chunk: Vec<&[u32]> = Vec::new();
-        let mut chunk_tokens = 0;
-        let mut flush = |chunk: &mut Vec<&[u32]>, out: &mut Vec<Vec<f32>>| {
-            if chunk.is_empty() {
-                return;
-            }
-            self.model.forward(&self.snapshot, self.isa, chunk, &mut scratch);
-            let mut start = 0;
-            for seq in chunk.iter() {
+        let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.ids.as_slice()).collect();
+        self.model.forward(&self.snapshot, self.isa, &seqs, scratch);
+        let mut start = 0;
+        seqs.iter()
+            .map(|seq| {
                 let hidden = &scratch.x[start * dim..(start + seq.len()) * dim];
                 let mut v = vec![0f32; dim];
                 pooling::pool(hidden, dim, header.embedding.pooling, &mut v);
                 if normalize {
                     pooling::l2_normalize(&mut v);
                 }
-                out.push(v);
                 start += seq.len();
-            }
-            chunk.clear();
-        };
-        for enc in encodings {
-            if chunk_tokens + enc.ids.len() > options.chunk_tokens.max(1) {
-                flush(&mut chunk, &mut out);
-                chunk_tokens = 0;
-            }
-            chunk.push(&enc.ids);
-            chunk_tokens += enc.ids.len();
-        }
-        flush(&mut chunk, &mut out);
-        out
+                v
+            })
+            .collect()
     }
 }
 

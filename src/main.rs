@@ -53,6 +53,8 @@ struct BenchArgs {
     /// Write the vectors of the last pass here (one JSON array per line).
     #[arg(long)]
     vectors: Option<PathBuf>,
+    #[command(flatten)]
+    threads: ThreadArgs,
 }
 
 #[derive(Args)]
@@ -76,6 +78,24 @@ struct EmbedArgs {
     /// Fail on a text over the model's maximum length instead of truncating it.
     #[arg(long)]
     no_truncate: bool,
+    #[command(flatten)]
+    threads: ThreadArgs,
+}
+
+#[derive(Args)]
+struct ThreadArgs {
+    /// Worker threads [default: the CPUs this process may use, cgroup CPU quota included].
+    #[arg(long, env = "SNAPEMBED_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+}
+
+impl ThreadArgs {
+    fn apply(&self, e: Embedder) -> Embedder {
+        match self.threads {
+            Some(n) => e.with_threads(n as usize),
+            None => e,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -162,7 +182,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    let embedder = open_snapshot(args.snapshot.snapshot.as_deref())?;
+    let embedder = args.threads.apply(open_snapshot(args.snapshot.snapshot.as_deref())?);
     let texts: Vec<String> = if args.text.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>()?
     } else {
@@ -182,7 +202,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
 
 /// Per-call times (ms) and throughput, as one JSON object on stdout.
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let embedder = open_snapshot(args.snapshot.snapshot.as_deref())?;
+    let embedder = args.threads.apply(open_snapshot(args.snapshot.snapshot.as_deref())?);
     let texts: Vec<String> = std::fs::read_to_string(&args.texts)?.lines().map(str::to_owned).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     anyhow::ensure!(!refs.is_empty() && args.batch > 0, "no texts");
@@ -212,6 +232,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let report = serde_json::json!({
         "calls": calls.len(), "median_ms": pct(0.5), "p99_ms": pct(0.99),
         "texts_per_s": (refs.len() * args.passes.max(1)) as f64 / total,
+        "threads": embedder.threads(),
         "rss_mb": snapembed::memory::process_rss() as f64 / 1048576.0,
     });
     println!("{report}");

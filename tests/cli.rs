@@ -64,3 +64,13 @@ fn too_long_text_without_truncation_fails_naming_the_input() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("input 1 has 302 tokens"), "{err}");
 }
+
+#[test]
+fn threads_flag_is_validated_and_used() {
+    let out = snapembed().args(["embed", "--threads", "0", "--text", "x"]).output().unwrap();
+    assert!(!out.status.success(), "zero threads is refused");
+    let one = snapembed().args(["embed", "--threads", "1", "--text", "a b c", "--text", "d e"]).output().unwrap();
+    let two = snapembed().args(["embed", "--text", "a b c", "--text", "d e"]).env("SNAPEMBED_THREADS", "2").output().unwrap();
+    assert!(one.status.success() && two.status.success());
+    assert_eq!(one.stdout, two.stdout);
+}

@@ -78,3 +78,13 @@ fn similar_texts_score_higher_than_unrelated_ones() {
     let v = embedder().embed(&["How do I reset my password?", "I forgot my password", "Best pizza in Naples"]).unwrap();
     assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
 }
+
+#[test]
+fn threads_do_not_change_a_vector() {
+    let gs = goldens("golden_mixed.json");
+    let texts: Vec<&str> = gs.iter().map(|g| g.text.as_str()).collect();
+    let with = |threads| embedder().embed_with(&texts, EmbedOptions { threads: Some(threads), ..Default::default() }).unwrap();
+    let one = with(1);
+    assert_eq!(one, with(2), "2 threads");
+    assert_eq!(one, with(3), "3 threads");
+}

@@ -112,7 +112,9 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
         _ => (state.compute_permits, SMALL_CHUNK_TOKENS),
     };
     let _compute = state.compute.acquire_many(permits).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
-    let options = EmbedOptions { normalize: Some(normalize), truncate, chunk_tokens };
+    // One thread per job: the server's parallelism comes from concurrent requests, and under
+    // pressure the other permits are held so that nothing else runs beside it.
+    let options = EmbedOptions { normalize: Some(normalize), truncate, chunk_tokens, threads: Some(1) };
     let job = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encodings = model.encode_all(&refs, options.truncate)?;
