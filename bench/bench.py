@@ -3,7 +3,9 @@
 Run through bench/run.sh, which builds everything this needs. Writes bench/results/*.md.
 
 Workloads: cold — whole processes, exec to exit, embedding one 16-token text;
-http — POST /embed under wrk against a FastAPI + onnxruntime service, 1 short text and 32 texts."""
+http — POST /embed under wrk against a FastAPI + onnxruntime service, 1 short text and 32 texts;
+engine — in process, threads 1 and 2: (a) one 16-token text, (b) one 128-token text, (c) 1,680
+mixed texts at batch 32; with accuracy against fp32 and callgrind instruction counts for (a)."""
 import argparse, datetime, json, os, platform, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -170,6 +172,93 @@ def http(args):
     return "\n".join(lines)
 
 
+def text_of(tokenizer, n):
+    """A natural-looking text of exactly n word pieces ([CLS] and [SEP] included)."""
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(tokenizer)
+    tok.no_padding(); tok.no_truncation()
+    words = " ".join(mix(400, seed=n)).split()
+    out = []
+    for w in words:
+        cand = out + [w]
+        k = len(tok.encode(" ".join(cand)).ids)
+        if k <= n:
+            out = cand
+        if k >= n:
+            break
+    assert len(tok.encode(" ".join(out)).ids) == n
+    return " ".join(out)
+
+
+def engine(args):
+    tmp = tempfile.mkdtemp()
+    files = {}
+    for name, texts in (("a", [TEXT16]), ("b", [text_of(args.tokenizer, 128)]), ("c", mix(1680))):
+        files[name] = os.path.join(tmp, f"{name}.txt")
+        open(files[name], "w").write("\n".join(texts) + "\n")
+    snap = os.path.join(ROOT, "target/release/snapembed")
+    systems = {
+        "snapembed": lambda f, batch, passes, th, vec: [snap, "bench", "--snapshot", os.path.join(ROOT, "artifacts/all-MiniLM-L6-v2.snap"), "--texts", f,
+                                                     "--batch", str(batch), "--passes", str(passes), "--threads", str(th)] + (["--vectors", vec] if vec else []),
+        "ORT int8": lambda f, batch, passes, th, vec: [sys.executable, os.path.join(HERE, "peer_bench.py"), os.path.join(args.onnx_dir, "model_int8.onnx"), args.tokenizer, f,
+                                                    "--batch", str(batch), "--passes", str(passes), "--threads", str(th)] + (["--vectors", vec] if vec else []),
+        "ORT fp32": lambda f, batch, passes, th, vec: [sys.executable, os.path.join(HERE, "peer_bench.py"), os.path.join(args.onnx_dir, "model_fp32.onnx"), args.tokenizer, f,
+                                                    "--batch", str(batch), "--passes", str(passes), "--threads", str(th)] + (["--vectors", vec] if vec else []),
+    }
+    work = {"a": (files["a"], 1, 300), "b": (files["b"], 1, 60), "c": (files["c"], 32, 1)}
+    res, vecs = {}, {}
+    before = machine_load()
+    for th in (1, 2):
+        for w, (f, batch, passes) in work.items():
+            for name, cmd in systems.items():
+                vec = os.path.join(tmp, f"{name}-{th}.{'npy' if name != 'snapembed' else 'jsonl'}") if w == "c" else None
+                env = dict(os.environ, OMP_NUM_THREADS=str(th), OPENBLAS_NUM_THREADS="1")
+                p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd(f, batch, passes, th, vec), capture_output=True, text=True, env=env)
+                if p.returncode != 0:
+                    sys.exit(f"{name} failed: {p.stderr[-600:]}")
+                r = json.loads(p.stdout.strip().splitlines()[-1])
+                r["peak_rss_mb"] = int(p.stderr.strip().splitlines()[-1]) / 1024
+                res[(th, w, name)] = r
+                if vec:
+                    vecs[(th, name)] = vec
+                print(f"  threads {th} ({w}) {name}: {r}", file=sys.stderr)
+    after = machine_load()
+    import numpy as np
+    load = lambda p: np.load(p) if p.endswith(".npy") else np.array([json.loads(l) for l in open(p)])
+    ref = load(vecs[(1, "ORT fp32")])
+    acc = {}
+    for (th, name), p in vecs.items():
+        v = load(p)
+        c = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
+        acc[(th, name)] = (c.mean(), c.min())
+    names = list(systems)
+    lines = [f"Engine, in process: (a) one 16-token text ×300, (b) one 128-token text ×60, (c) 1,680 mixed texts (bench/mix.py) at batch 32; "
+             "ONNX Runtime 1.32 sorts batches by length; snapembed packs them without padding. "
+             "Latency ratios are peer ÷ snapembed, throughput ratios snapembed ÷ peer: above 1 means snapembed is ahead.", "",
+             "| threads | workload | " + " | ".join(names) + " | vs ORT int8 | vs ORT fp32 |", "|---|---|" + "---:|" * (len(names) + 2)]
+    for th in (1, 2):
+        for w, label in (("a", "(a) 16 tokens, median / p99 ms"), ("b", "(b) 128 tokens, median / p99 ms")):
+            cells = [f"{res[(th, w, n)]['median_ms']:.2f} / {res[(th, w, n)]['p99_ms']:.2f}" for n in names]
+            s0 = res[(th, w, "snapembed")]["median_ms"]
+            lines.append(f"| {th} | {label} | " + " | ".join(cells) + f" | {res[(th, w, 'ORT int8')]['median_ms'] / s0:.2f}× | {res[(th, w, 'ORT fp32')]['median_ms'] / s0:.2f}× |")
+        cells = [f"{res[(th, 'c', n)]['texts_per_s']:.0f}" for n in names]
+        s0 = res[(th, "c", "snapembed")]["texts_per_s"]
+        lines.append(f"| {th} | (c) texts/s | " + " | ".join(cells) + f" | {s0 / res[(th, 'c', 'ORT int8')]['texts_per_s']:.2f}× | {s0 / res[(th, 'c', 'ORT fp32')]['texts_per_s']:.2f}× |")
+        cells = [f"{res[(th, 'c', n)]['peak_rss_mb']:.0f}" for n in names]
+        lines.append(f"| {th} | (c) peak RSS MB | " + " | ".join(cells) + " | | |")
+        cells = [f"{acc[(th, n)][0]:.5f} / {acc[(th, n)][1]:.5f}" for n in names]
+        lines.append(f"| {th} | (c) cosine to fp32, mean / min | " + " | ".join(cells) + " | | |")
+    s1, s2 = res[(1, "c", "snapembed")]["texts_per_s"], res[(2, "c", "snapembed")]["texts_per_s"]
+    lines += ["", f"snapembed 2 threads ÷ 1 thread on (c): {s2 / s1:.2f}×."]
+    cg = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", snap, "embed", "--snapshot",
+                         os.path.join(ROOT, "artifacts/all-MiniLM-L6-v2.snap"), "--threads", "1", "--text", TEXT16], capture_output=True, text=True)
+    m = re.search(r"Collected : (\d+)", cg.stderr)
+    if m:
+        lines.append(f"Instructions (callgrind) for a whole `snapembed embed` process on (a), snapshot check included: {int(m.group(1)) / 1e6:.1f} M.")
+    lines += ["", f"Machine before: {before}.", f"Machine after: {after}."]
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--onnx-dir", required=True)
@@ -184,7 +273,7 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     for w in args.workloads:
         print(f"running {w}…", file=sys.stderr)
-        body = {"cold": cold, "http": http}[w](args)
+        body = {"cold": cold, "http": http, "engine": engine}[w](args)
         text = f"{header}\n\n{body}\n"
         open(os.path.join(HERE, "results", f"{w}.md"), "w").write(text)
         print(text)
