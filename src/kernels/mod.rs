@@ -10,13 +10,15 @@
 //! instructions per multiply-add as f32 FMA, so integer arithmetic would buy speed only with
 //! VNNI, at the accuracy cost of quantized activations.
 //!
-//! `reference` is the spec and the portable path; `avx2` is chosen once at start-up when the CPU
-//! has AVX2+FMA, and tested against the spec.
+//! `reference` is the spec and the portable path; `avx512` (AVX-512F) or `avx2` (AVX2+FMA) is
+//! chosen once at start-up from what the CPU has, and each is tested against the spec.
 
 pub mod math;
 mod reference;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Output columns per panel (two 8-lane vectors).
 pub const PANEL: usize = crate::snapshot::PANEL_WIDTH;
@@ -55,16 +57,28 @@ pub enum Isa {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Isa {
     /// The best implementation this CPU supports.
     pub fn detect() -> Isa {
+        Isa::available().pop().unwrap_or(Isa::Portable)
+    }
+
+    /// Every implementation this CPU can run, best last.
+    pub fn available() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut isas = vec![Isa::Portable];
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma;
+            isas.push(Isa::Avx2Fma);
+            if is_x86_feature_detected!("avx512f") {
+                isas.push(Isa::Avx512);
+            }
         }
-        Isa::Portable
+        isas
     }
 
     pub fn name(self) -> &'static str {
@@ -72,6 +86,8 @@ impl Isa {
             Isa::Portable => "portable",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => "avx2+fma",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "avx512f",
         }
     }
 }
@@ -94,8 +110,9 @@ impl Linear<'_> {
         if let Epilogue::Residual(r) = epilogue {
             assert!(r.len() >= m * self.n);
         }
-        // Row blocks keep a block of x in L2 while every panel streams past it once.
-        let block = (64 * 1024 / (self.k * 4)).clamp(1, 64).div_ceil(TILE_ROWS) * TILE_ROWS;
+        // Row blocks keep a block of x in L2 while every panel streams past it once; a multiple
+        // of 12 rows suits both micro-kernels' tiles.
+        let block = (64 * 1024 / (self.k * 4)).clamp(1, 64).div_ceil(12) * 12;
         let mut r0 = 0;
         while r0 < m {
             let rows = block.min(m - r0);
@@ -105,6 +122,9 @@ impl Linear<'_> {
                 // SAFETY: `Isa::Avx2Fma` is only constructed after detecting AVX2 and FMA, and the
                 // shape assertions above bound every pointer the kernel forms.
                 Isa::Avx2Fma => unsafe { avx2::linear_rows(self, x, r0, rows, epilogue, out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above, with AVX-512F detected.
+                Isa::Avx512 => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
             }
             if let Epilogue::Gelu = epilogue {
                 math::gelu(&mut out[r0 * self.n..(r0 + rows) * self.n]);
@@ -208,16 +228,35 @@ mod tests {
 
     #[test]
     fn every_isa_matches_the_definition() {
-        let mut isas = vec![Isa::Portable];
-        if Isa::detect() != Isa::Portable {
-            isas.push(Isa::detect());
-        }
-        for isa in isas {
+        for isa in Isa::available() {
             for m in [1, 2, 5, 6, 7, 13, 50] {
                 check(isa, m, 64, 32);
             }
             check(isa, 9, 384, 48);
             check(isa, 70, 1536, 16);
+        }
+    }
+
+    #[test]
+    fn simd_kernels_give_the_same_bits() {
+        let (k, n, m) = (384, 48, 29);
+        let x = noise(11, m * k, 1.0);
+        let w = noise(12, k * n, 0.2);
+        let (q, s, _) = quantize(&w, k, n, 32);
+        let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+        let b = noise(13, n, 0.1);
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        let simd: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Portable).collect();
+        let outs: Vec<Vec<f32>> = simd
+            .iter()
+            .map(|&isa| {
+                let mut out = vec![0f32; m * n];
+                lin.forward(isa, &x, m, Epilogue::Gelu, &mut out);
+                out
+            })
+            .collect();
+        for o in &outs[1.min(outs.len())..] {
+            assert_eq!(o, &outs[0]);
         }
     }
 
@@ -229,13 +268,14 @@ mod tests {
         let w = pack_panels(&noise(8, k * n, 0.2), k, n);
         let b = noise(9, n, 0.1);
         let lin = Linear { weights: Weights::F32(&w), bias: &b, k, n };
-        let isa = Isa::detect();
-        let mut all = vec![0f32; 13 * n];
-        lin.forward(isa, &x, 13, Epilogue::Gelu, &mut all);
-        for r in 0..13 {
-            let mut one = vec![0f32; n];
-            lin.forward(isa, &x[r * k..(r + 1) * k], 1, Epilogue::Gelu, &mut one);
-            assert_eq!(one, all[r * n..(r + 1) * n], "row {r}");
+        for isa in Isa::available() {
+            let mut all = vec![0f32; 13 * n];
+            lin.forward(isa, &x, 13, Epilogue::Gelu, &mut all);
+            for r in 0..13 {
+                let mut one = vec![0f32; n];
+                lin.forward(isa, &x[r * k..(r + 1) * k], 1, Epilogue::Gelu, &mut one);
+                assert_eq!(one, all[r * n..(r + 1) * n], "{isa:?} row {r}");
+            }
         }
     }
 }
