@@ -136,15 +136,21 @@ impl Linear<'_> {
 
 /// Packs a row-major `[k, n]` matrix into panel layout (used by model-prep and tests).
 pub fn pack_panels<T: Copy>(w: &[T], k: usize, n: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(w.len());
+    pack_panels_into(w, k, n, &mut out);
+    out
+}
+
+/// `pack_panels` into a reused buffer (attention packs K and V per head).
+pub fn pack_panels_into<T: Copy>(w: &[T], k: usize, n: usize, out: &mut Vec<T>) {
     assert_eq!(w.len(), k * n);
     assert!(n % PANEL == 0);
-    let mut out = Vec::with_capacity(w.len());
+    out.clear();
     for p in 0..n / PANEL {
         for row in 0..k {
             out.extend_from_slice(&w[row * n + p * PANEL..row * n + (p + 1) * PANEL]);
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ impl Dims {
         if heads == 0 || hidden % heads != 0 {
             return Err(ModelError::Plan(format!("hidden size {hidden} is not a multiple of {heads} heads")));
         }
+        if (hidden / heads) % crate::kernels::PANEL != 0 {
+            return Err(ModelError::Plan(format!("head size {} is not a multiple of {}", hidden / heads, crate::kernels::PANEL)));
+        }
         Ok(Dims {
             hidden,
             heads,
@@ -131,8 +134,7 @@ pub struct Scratch {
     qkv: Vec<f32>,
     ctx: Vec<f32>,
     ffn: Vec<f32>,
-    scores: Vec<f32>,
-    keys_t: Vec<f32>,
+    attention: layer::AttentionScratch,
 }
 
 pub struct Bert {
@@ -197,7 +199,9 @@ impl Bert {
     }
 }
 
+/// Sets a buffer's length; every buffer is fully written before it is read, so only growth is
+/// zeroed.
 fn resize(v: &mut Vec<f32>, len: usize) {
-    v.clear();
+    v.truncate(len);
     v.resize(len, 0.0);
 }
