@@ -98,11 +98,11 @@ impl Linear<'_> {
     /// Panics if slice lengths disagree with the shapes — a bug in the caller, never user input.
     pub fn forward(&self, isa: Isa, x: &[f32], m: usize, epilogue: Epilogue, out: &mut [f32]) {
         assert!(x.len() >= m * self.k && out.len() >= m * self.n && self.bias.len() == self.n);
-        assert!(self.n % PANEL == 0);
+        assert!(self.n.is_multiple_of(PANEL));
         match self.weights {
             Weights::F32(w) => assert_eq!(w.len(), self.k * self.n),
             Weights::I8 { q, scales, group } => {
-                assert!(group > 0 && self.k % group == 0);
+                assert!(group > 0 && self.k.is_multiple_of(group));
                 assert_eq!(q.len(), self.k * self.n);
                 assert_eq!(scales.len(), self.k / group * self.n);
             }
@@ -144,7 +144,7 @@ pub fn pack_panels<T: Copy>(w: &[T], k: usize, n: usize) -> Vec<T> {
 /// `pack_panels` into a reused buffer (attention packs K and V per head).
 pub fn pack_panels_into<T: Copy>(w: &[T], k: usize, n: usize, out: &mut Vec<T>) {
     assert_eq!(w.len(), k * n);
-    assert!(n % PANEL == 0);
+    assert!(n.is_multiple_of(PANEL));
     out.clear();
     for p in 0..n / PANEL {
         for row in 0..k {

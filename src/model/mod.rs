@@ -43,10 +43,10 @@ impl Dims {
     fn from_config(c: &BertConfig, max_seq_length: u32) -> Result<Dims, ModelError> {
         let hidden = c.hidden_size as usize;
         let heads = c.num_attention_heads as usize;
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(ModelError::Plan(format!("hidden size {hidden} is not a multiple of {heads} heads")));
         }
-        if (hidden / heads) % crate::kernels::PANEL != 0 {
+        if !(hidden / heads).is_multiple_of(crate::kernels::PANEL) {
             return Err(ModelError::Plan(format!("head size {} is not a multiple of {}", hidden / heads, crate::kernels::PANEL)));
         }
         Ok(Dims {
@@ -105,7 +105,7 @@ impl LinearIds {
             DType::F32 => None,
             DType::I8 => {
                 let group = snap.header().quantization.group_size as usize;
-                if group == 0 || k % group != 0 {
+                if group == 0 || !k.is_multiple_of(group) {
                     return Err(ModelError::Plan(format!("{wname}: group size {group} does not divide {k}")));
                 }
                 let sname = format!("{}.weight_scale", r.name);

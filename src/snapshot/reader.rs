@@ -84,7 +84,7 @@ impl Snapshot {
     /// Validates bytes that live for the whole program (a snapshot compiled into the binary).
     /// They must start at an address aligned to `ALIGNMENT`.
     pub fn from_static(bytes: &'static [u8], source: &str) -> Result<Self, SnapshotError> {
-        if bytes.as_ptr() as usize % ALIGNMENT != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGNMENT) {
             return Err(SnapshotError::Invalid("embedded snapshot bytes are not 64-byte aligned".into()));
         }
         Self::validate(Bytes::Static(bytes), source.to_owned())
@@ -240,7 +240,7 @@ fn parse_header(all: &[u8]) -> Result<(Header, usize), SnapshotError> {
 }
 
 fn check_tensor(t: &TensorInfo, data_len: u64) -> Result<(), SnapshotError> {
-    if t.offset % ALIGNMENT as u64 != 0 {
+    if !t.offset.is_multiple_of(ALIGNMENT as u64) {
         return Err(SnapshotError::Misaligned { name: t.name.clone(), offset: t.offset });
     }
     let end = t.offset.saturating_add(t.nbytes);
