@@ -94,25 +94,32 @@ impl Tokenizer {
     }
 
     /// Splits the raw text on special tokens (matched verbatim, leftmost, longest), and
-    /// word-pieces the text between them.
+    /// word-pieces the text between them. Each token's next occurrence is searched for again
+    /// only once the cursor has passed it, so a text full of special tokens stays linear.
     fn for_each_segment(&self, text: &str, out: &mut Vec<u32>) {
-        let mut rest = text;
-        while !rest.is_empty() {
-            let found = self
-                .settings
-                .special_tokens
+        let specials = &self.settings.special_tokens;
+        let mut next: Vec<Option<usize>> = specials.iter().map(|(tok, _)| text.find(tok.as_str())).collect();
+        let mut pos = 0;
+        loop {
+            for ((tok, _), at) in specials.iter().zip(next.iter_mut()) {
+                if at.is_some_and(|a| a < pos) {
+                    *at = text[pos..].find(tok.as_str()).map(|a| a + pos);
+                }
+            }
+            let found = specials
                 .iter()
-                .filter_map(|(tok, id)| rest.find(tok.as_str()).map(|at| (at, tok.len(), *id)))
+                .zip(&next)
+                .filter_map(|((tok, id), at)| at.map(|a| (a, tok.len(), *id)))
                 .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
             match found {
                 Some((at, len, id)) => {
-                    self.word_pieces(&rest[..at], out);
+                    self.word_pieces(&text[pos..at], out);
                     out.push(id);
-                    rest = &rest[at + len..];
+                    pos = at + len;
                 }
                 None => {
-                    self.word_pieces(rest, out);
-                    break;
+                    self.word_pieces(&text[pos..], out);
+                    return;
                 }
             }
         }
@@ -378,6 +385,17 @@ mod tests {
         assert_eq!(e.ids[7], 3, "[SEP] survives truncation");
         assert_eq!(e.untruncated_len, 10);
         assert!(e.truncated());
+    }
+
+    #[test]
+    fn a_text_full_of_special_tokens_is_linear_and_exact() {
+        let t = tiny();
+        assert_eq!(t.encode("[CLS][SEP]hello[SEP]").ids, vec![2, 2, 3, 4, 3, 3]);
+        let many = "[CLS]".repeat(10_000);
+        let start = std::time::Instant::now();
+        let e = t.encode(&many);
+        assert_eq!(e.untruncated_len, 10_002);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "took {:?}", start.elapsed());
     }
 
     #[test]
