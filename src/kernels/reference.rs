@@ -1,7 +1,7 @@
 //! The matmul spec, in plain Rust over the panel layout: what every SIMD kernel must compute.
 //! Also the portable path on CPUs without a tuned kernel (the compiler vectorizes the 16-wide
-//! inner loops). Summation order per output matches the SIMD kernels: k ascending, one FMA-free
-//! multiply-add per step.
+//! inner loops). Summation order per output is the SIMD kernels': k ascending; they fuse each
+//! multiply-add, this does not, so results agree to rounding, not to the bit.
 
 use super::{Epilogue, Linear, Weights, PANEL, TILE_ROWS};
 
