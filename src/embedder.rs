@@ -143,10 +143,6 @@ impl Embedder {
         self.tokenizer.max_len()
     }
 
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
-    }
-
     /// Tokenizes as the model does (`[CLS] … [SEP]`, truncated).
     pub fn tokenize(&self, text: &str) -> Encoding {
         self.tokenizer.encode(text)

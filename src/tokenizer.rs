@@ -69,15 +69,6 @@ impl Tokenizer {
         self.max_len
     }
 
-    pub fn vocab_len(&self) -> usize {
-        self.vocab.len()
-    }
-
-    /// The token for an id, if any (for debugging and tests).
-    pub fn token(&self, id: u32) -> Option<&str> {
-        self.vocab.token(id)
-    }
-
     /// Encodes one text: `[CLS] pieces… [SEP]`, truncated to `max_len` ids.
     pub fn encode(&self, text: &str) -> Encoding {
         let mut pieces = Vec::new();
@@ -316,10 +307,6 @@ impl Vocab {
     fn token_unchecked(&self, id: usize) -> &str {
         let (a, b) = (self.starts[id] as usize, self.starts[id + 1] as usize - 1);
         &self.blob[a..b.min(self.blob.len())]
-    }
-
-    fn token(&self, id: u32) -> Option<&str> {
-        ((id as usize) < self.len()).then(|| self.token_unchecked(id as usize))
     }
 
     fn get(&self, tok: &str) -> Option<u32> {

@@ -50,6 +50,16 @@ enum Bytes {
     Static(&'static [u8]),
 }
 
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Static(s) => s,
+        }
+    }
+}
+
 /// A validated snapshot. Tensor views borrow from it.
 pub struct Snapshot {
     bytes: Bytes,
@@ -90,18 +100,8 @@ impl Snapshot {
         Self::validate(Bytes::Static(bytes), source.to_owned())
     }
 
-    fn bytes(&self) -> &[u8] {
-        match &self.bytes {
-            Bytes::Mapped(m) => m,
-            Bytes::Static(s) => s,
-        }
-    }
-
     fn validate(bytes: Bytes, source: String) -> Result<Self, SnapshotError> {
-        let all: &[u8] = match &bytes {
-            Bytes::Mapped(m) => m,
-            Bytes::Static(s) => s,
-        };
+        let all: &[u8] = &bytes;
         let (header, data_start) = parse_header(all)?;
         let data = &all[data_start..];
         let found = crc32fast::hash(data);
@@ -123,13 +123,10 @@ impl Snapshot {
         &self.source
     }
 
-    /// Size of the whole file in bytes.
+    /// Size of the whole file in bytes (a validated snapshot is never empty).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.bytes().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes().is_empty()
+        self.bytes.len()
     }
 
     pub fn is_mapped(&self) -> bool {
@@ -155,7 +152,7 @@ impl Snapshot {
         let info = &self.header.tensors[id.0];
         // Bounds were checked in `validate`.
         let start = self.data_start + info.offset as usize;
-        TensorView { info, bytes: &self.bytes()[start..start + info.nbytes as usize] }
+        TensorView { info, bytes: &self.bytes[start..start + info.nbytes as usize] }
     }
 
     /// The f32 data of a tensor whose dtype was checked with `expect`. Offsets are multiples of

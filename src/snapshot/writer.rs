@@ -33,10 +33,6 @@ impl SnapshotWriter {
         self.tensors.push(tensor);
     }
 
-    pub fn tensor_names(&self) -> impl Iterator<Item = &str> {
-        self.tensors.iter().map(|t| t.name.as_str())
-    }
-
     /// Serializes everything. `header.tensors`, `data_len` and `data_crc32` are overwritten.
     pub fn finish(self, mut header: Header) -> Result<Vec<u8>, bincode::error::EncodeError> {
         let mut data = Vec::new();
