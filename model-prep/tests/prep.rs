@@ -8,16 +8,27 @@ use std::process::Command;
 use serde_json::json;
 use snapembed::Embedder;
 
+/// Runs model-prep on a model directory (and an ONNX file, if given).
+fn prep(dir: &Path, onnx: Option<&Path>, out: &Path, name: &str) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_model-prep"));
+    cmd.arg("--model-dir").arg(dir).arg("--out").arg(out).arg("--name").arg(name);
+    if let Some(onnx) = onnx {
+        cmd.arg("--onnx").arg(onnx);
+    }
+    cmd.output().unwrap()
+}
+
 fn model_prep(dir: &Path, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_model-prep"))
-        .arg("--model-dir")
-        .arg(dir)
-        .arg("--out")
-        .arg(out)
-        .arg("--name")
-        .arg("tiny-bert")
-        .output()
-        .unwrap()
+    prep(dir, None, out, "tiny-bert")
+}
+
+/// An edit of the tiny model: replace text in its config.json (which must contain it).
+fn config_replaced(from: &'static str, to: &'static str) -> impl FnOnce(&Path) {
+    move |d| {
+        let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+        assert!(cfg.contains(from), "the tiny config has {from}");
+        std::fs::write(d.join("config.json"), cfg.replace(from, to)).unwrap();
+    }
 }
 
 const H: usize = 32;
@@ -141,34 +152,19 @@ fn a_missing_file_is_named() {
 #[test]
 fn a_wrong_shape_names_the_tensor() {
     fails_with(
-        |d| {
-            let cfg = std::fs::read_to_string(d.join("config.json")).unwrap().replace("\"intermediate_size\":64", "\"intermediate_size\":96");
-            std::fs::write(d.join("config.json"), cfg).unwrap();
-        },
+        config_replaced("\"intermediate_size\":64", "\"intermediate_size\":96"),
         "encoder.layer.0.intermediate.dense.weight has shape [64, 32]",
     );
 }
 
 #[test]
 fn a_model_that_is_not_bert_is_refused() {
-    fails_with(
-        |d| {
-            let cfg = std::fs::read_to_string(d.join("config.json")).unwrap().replace("\"bert\"", "\"gpt2\"");
-            std::fs::write(d.join("config.json"), cfg).unwrap();
-        },
-        "only BERT-family encoders",
-    );
+    fails_with(config_replaced("\"bert\"", "\"gpt2\""), "only BERT-family encoders");
 }
 
 #[test]
 fn an_unsupported_activation_is_named() {
-    fails_with(
-        |d| {
-            let cfg = std::fs::read_to_string(d.join("config.json")).unwrap().replace("\"gelu\"", "\"relu\"");
-            std::fs::write(d.join("config.json"), cfg).unwrap();
-        },
-        "hidden_act \"relu\" is not supported",
-    );
+    fails_with(config_replaced("\"gelu\"", "\"relu\""), "hidden_act \"relu\" is not supported");
 }
 
 /// Rebuilds the committed snapshot from the real weights: proves determinism across machines
@@ -186,7 +182,7 @@ fn the_committed_snapshot_is_reproduced_byte_for_byte() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("rebuilt.snap");
-    let o = Command::new(env!("CARGO_BIN_EXE_model-prep")).arg("--model-dir").arg(&weights).arg("--out").arg(&out).output().unwrap();
+    let o = prep(&weights, None, &out, "all-MiniLM-L6-v2");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let committed = std::fs::read(root.join("../artifacts/all-MiniLM-L6-v2.snap")).unwrap();
     assert!(std::fs::read(&out).unwrap() == committed, "model-prep output differs from artifacts/all-MiniLM-L6-v2.snap");
@@ -206,15 +202,7 @@ fn onnx_fixtures() -> Option<(PathBuf, PathBuf)> {
 }
 
 fn prep_onnx(model_dir: &Path, onnx: &Path, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_model-prep"))
-        .arg("--model-dir")
-        .arg(model_dir)
-        .arg("--onnx")
-        .arg(onnx)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+    prep(model_dir, Some(onnx), out, "all-MiniLM-L6-v2")
 }
 
 /// The data section: everything after the header, which differs only in the recorded source.
