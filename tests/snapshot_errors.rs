@@ -62,3 +62,57 @@ fn missing_file_names_the_path() {
     assert!(matches!(e, EmbedError::Snapshot(SnapshotError::Open { .. })));
     assert!(e.to_string().contains("/nonexistent/model.snap"), "{e}");
 }
+
+/// Rewrites the header with `edit` and a correct checksum: a header can be intact and still lie.
+fn open_with_header(edit: impl FnOnce(&mut snapembed::snapshot::Header)) -> Result<Embedder, EmbedError> {
+    let bytes = std::fs::read(snapshot_path()).unwrap();
+    let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let cfg = bincode::config::standard();
+    let (mut header, _): (snapembed::snapshot::Header, usize) =
+        bincode::serde::decode_from_slice(&bytes[24..24 + header_len], cfg).unwrap();
+    let data = bytes[bytes.len() - header.data_len as usize..].to_vec();
+    edit(&mut header);
+    let encoded = bincode::serde::encode_to_vec(&header, cfg).unwrap();
+    let mut out = bytes[..8].to_vec();
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&encoded).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&encoded);
+    out.resize(out.len().div_ceil(64) * 64, 0);
+    out.extend_from_slice(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lying.snap");
+    std::fs::write(&path, &out).unwrap();
+    Embedder::from_snapshot(&path)
+}
+
+fn snapshot_error(r: Result<Embedder, EmbedError>) -> SnapshotError {
+    match r.unwrap_err() {
+        EmbedError::Snapshot(s) | EmbedError::Model(snapembed::model::ModelError::Snapshot(s)) => s,
+        other => panic!("expected a snapshot error, got {other}"),
+    }
+}
+
+#[test]
+fn a_harmless_rewrite_still_loads() {
+    // The rewriting helper must produce a valid file, or the lies below would prove nothing.
+    let e = open_with_header(|h| h.model.name = "renamed".into()).unwrap();
+    assert_eq!(e.header().model.name, "renamed");
+    assert_eq!(e.embed(&["hello"]).unwrap()[0].len(), 384);
+}
+
+#[test]
+fn tensor_table_lies_are_caught() {
+    let e = snapshot_error(open_with_header(|h| h.tensors[3].offset += 8));
+    assert!(matches!(e, SnapshotError::Misaligned { .. }), "{e}");
+    let e = snapshot_error(open_with_header(|h| {
+        let t = h.tensors.last_mut().unwrap();
+        t.offset += 64;
+    }));
+    assert!(matches!(e, SnapshotError::OutOfBounds { .. }), "{e}");
+    let e = snapshot_error(open_with_header(|h| h.tensors[3].shape[0] += 1));
+    assert!(matches!(e, SnapshotError::SizeMismatch { .. }), "{e}");
+    let e = snapshot_error(open_with_header(|h| h.tensors.retain(|t| t.name != "layer.2.ffn.output.bias")));
+    assert!(matches!(&e, SnapshotError::MissingTensor(n) if n == "layer.2.ffn.output.bias"), "{e}");
+}
