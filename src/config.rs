@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::kernels::Isa;
+
 /// Request limits; every one is enforced before any model work starts.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Limits {
@@ -50,6 +52,8 @@ pub struct ServeConfig {
     #[arg(long, env = "SNAPEMBED_THREADS")]
     pub threads: Option<usize>,
     #[command(flatten)]
+    pub kernels: KernelArg,
+    #[command(flatten)]
     pub limits: Limits,
     /// Memory budget in MB (default: the container's limit — cgroup memory.max or Lambda's size).
     #[arg(long, env = "SNAPEMBED_MEMORY_LIMIT_MB")]
@@ -73,6 +77,29 @@ impl ServeConfig {
             return Err("--threads must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+/// Which matmul kernels to run.
+#[derive(Debug, Clone, Args)]
+pub struct KernelArg {
+    /// Matmul kernels: avx512vnni (int8 activations: fastest), avx512f, avx2+fma (f32
+    /// activations: most exact) or portable [default: the fastest this CPU runs].
+    #[arg(long, env = "SNAPEMBED_KERNELS")]
+    pub kernels: Option<String>,
+}
+
+impl KernelArg {
+    /// Switches `embedder` to the named kernels; an error names the ones this CPU can run.
+    pub fn apply(&self, embedder: crate::Embedder) -> Result<crate::Embedder, String> {
+        let Some(name) = self.kernels.as_deref() else { return Ok(embedder) };
+        match Isa::by_name(name) {
+            Some(isa) => Ok(embedder.with_isa(isa)),
+            None => {
+                let names: Vec<&str> = Isa::available().into_iter().map(Isa::name).collect();
+                Err(format!("kernels {name:?} are not available on this CPU (available: {})", names.join(", ")))
+            }
+        }
     }
 }
 

@@ -115,6 +115,14 @@ impl Embedder {
         self
     }
 
+    /// Runs the matmuls on `isa` (default: `Isa::detect()`), which must come from
+    /// `Isa::available()`.
+    pub fn with_isa(mut self, isa: Isa) -> Embedder {
+        assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU");
+        self.isa = isa;
+        self
+    }
+
     pub fn threads(&self) -> usize {
         self.threads
     }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use snapembed::config::{available_cpus, LogFormat, ServeConfig};
+use snapembed::config::{available_cpus, KernelArg, LogFormat, ServeConfig};
 use snapembed::http::AppState;
 use snapembed::memory::MemoryGuard;
 use snapembed::{EmbedOptions, Embedder};
@@ -31,7 +31,7 @@ enum Command {
     /// Embed texts: one per line on stdin, or --text arguments; one JSON array per line out.
     Embed(EmbedArgs),
     /// Print the snapshot's header (model, settings, plan, tensors) as JSON.
-    Info(SnapshotArgs),
+    Info(InfoArgs),
     /// Time embedding in this process (used by bench/): texts from a file, one per line.
     #[command(hide = true)]
     Bench(BenchArgs),
@@ -54,7 +54,15 @@ struct BenchArgs {
     #[arg(long)]
     vectors: Option<PathBuf>,
     #[command(flatten)]
-    threads: ThreadArgs,
+    compute: ComputeArgs,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    #[command(flatten)]
+    snapshot: SnapshotArgs,
+    #[command(flatten)]
+    kernels: KernelArg,
 }
 
 #[derive(Args)]
@@ -79,22 +87,25 @@ struct EmbedArgs {
     #[arg(long)]
     no_truncate: bool,
     #[command(flatten)]
-    threads: ThreadArgs,
+    compute: ComputeArgs,
 }
 
 #[derive(Args)]
-struct ThreadArgs {
+struct ComputeArgs {
     /// Worker threads [default: the CPUs this process may use, cgroup CPU quota included].
     #[arg(long, env = "SNAPEMBED_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    #[command(flatten)]
+    kernels: KernelArg,
 }
 
-impl ThreadArgs {
-    fn apply(&self, e: Embedder) -> Embedder {
-        match self.threads {
+impl ComputeArgs {
+    fn apply(&self, e: Embedder) -> anyhow::Result<Embedder> {
+        let e = self.kernels.apply(e).map_err(anyhow::Error::msg)?;
+        Ok(match self.threads {
             Some(n) => e.with_threads(n as usize),
             None => e,
-        }
+        })
     }
 }
 
@@ -156,7 +167,8 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
-    open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))
+    let embedder = open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))?;
+    config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))
 }
 
 /// The snapshot named by --snapshot, else the one compiled in, else the default path.
@@ -182,7 +194,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    let embedder = args.threads.apply(open_snapshot(args.snapshot.snapshot.as_deref())?);
+    let embedder = args.compute.apply(open_snapshot(args.snapshot.snapshot.as_deref())?)?;
     let texts: Vec<String> = if args.text.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>()?
     } else {
@@ -202,7 +214,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
 
 /// Per-call times (ms) and throughput, as one JSON object on stdout.
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let embedder = args.threads.apply(open_snapshot(args.snapshot.snapshot.as_deref())?);
+    let embedder = args.compute.apply(open_snapshot(args.snapshot.snapshot.as_deref())?)?;
     let texts: Vec<String> = std::fs::read_to_string(&args.texts)?.lines().map(str::to_owned).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     anyhow::ensure!(!refs.is_empty() && args.batch > 0, "no texts");
@@ -239,8 +251,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn info(args: SnapshotArgs) -> anyhow::Result<()> {
-    let embedder = open_snapshot(args.snapshot.as_deref())?;
+fn info(args: InfoArgs) -> anyhow::Result<()> {
+    let embedder = args.kernels.apply(open_snapshot(args.snapshot.snapshot.as_deref())?).map_err(anyhow::Error::msg)?;
     let header = embedder.header();
     let times = embedder.load_times();
     let info = serde_json::json!({
@@ -248,6 +260,7 @@ fn info(args: SnapshotArgs) -> anyhow::Result<()> {
         "bytes": embedder.snapshot().len(),
         "format_version": snapembed::snapshot::FORMAT_VERSION,
         "kernels": embedder.isa().name(),
+        "kernels_available": snapembed::kernels::Isa::available().into_iter().map(|i| i.name()).collect::<Vec<_>>(),
         "load_ms": {
             "open": times.open.as_secs_f64() * 1e3,
             "tokenizer": times.tokenizer.as_secs_f64() * 1e3,

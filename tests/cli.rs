@@ -74,3 +74,31 @@ fn threads_flag_is_validated_and_used() {
     assert!(one.status.success() && two.status.success());
     assert_eq!(one.stdout, two.stdout);
 }
+
+#[test]
+fn kernels_flag_selects_the_matmul_kernels_or_names_the_choices() {
+    let out = snapembed().args(["embed", "--kernels", "sse9", "--text", "x"]).output().unwrap();
+    assert!(!out.status.success(), "unknown kernels are refused");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("\"sse9\"") && err.contains("portable"), "{err}");
+
+    let info = |env: Option<&str>| {
+        let mut c = snapembed();
+        c.args(["info"]);
+        if let Some(k) = env {
+            c.env("SNAPEMBED_KERNELS", k);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["kernels"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(info(Some("portable")), "portable");
+    let portable = snapembed().args(["embed", "--kernels", "portable", "--text", "a b c"]).output().unwrap();
+    let default = snapembed().args(["embed", "--text", "a b c"]).output().unwrap();
+    assert!(portable.status.success() && default.status.success());
+    let parse = |b: &[u8]| serde_json::from_slice::<Vec<f32>>(b).unwrap();
+    let (p, d) = (parse(&portable.stdout), parse(&default.stdout));
+    let cos: f32 = p.iter().zip(&d).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.998, "portable and default kernels agree: cosine {cos}");
+}

@@ -1,20 +1,30 @@
 //! Vectors against sentence-transformers: the reference goldens, batching, options.
 
-use snapembed::{EmbedError, EmbedOptions};
+use snapembed::kernels::Isa;
+use snapembed::{EmbedError, EmbedOptions, Embedder};
 
-use crate::common::{cosine, embedder, goldens};
+use crate::common::{cosine, embedder, goldens, snapshot_path};
 
+/// Both the default kernels (int8 activations where the CPU has VNNI) and the exact ones.
 fn check_goldens(file: &str) {
+    for isa in [Isa::detect(), Isa::detect_exact()] {
+        let e = Embedder::from_snapshot(&snapshot_path()).unwrap().with_isa(isa);
+        check_goldens_with(&e, file);
+    }
+}
+
+fn check_goldens_with(e: &Embedder, file: &str) {
     let gs = goldens(file);
     let texts: Vec<&str> = gs.iter().map(|g| g.text.as_str()).collect();
-    let got = embedder().embed(&texts).unwrap();
+    let got = e.embed(&texts).unwrap();
     assert_eq!(got.len(), gs.len());
     let cos: Vec<f64> = got.iter().zip(&gs).map(|(v, g)| cosine(v, &g.embedding)).collect();
     let mean = cos.iter().sum::<f64>() / cos.len() as f64;
     let (worst, min) = cos.iter().enumerate().fold((0, 1.0), |m, (i, &c)| if c < m.1 { (i, c) } else { m });
-    eprintln!("{file}: {} texts, cosine to sentence-transformers mean {mean:.6}, min {min:.6}", gs.len());
-    assert!(min >= 0.995, "{file}: text {worst} ({:?}) has cosine {min}", gs[worst].text);
-    assert!(mean >= 0.999, "{file}: mean cosine {mean}");
+    let kernels = e.isa().name();
+    eprintln!("{file} on {kernels}: {} texts, cosine to sentence-transformers mean {mean:.6}, min {min:.6}", gs.len());
+    assert!(min >= 0.995, "{file} on {kernels}: text {worst} ({:?}) has cosine {min}", gs[worst].text);
+    assert!(mean >= 0.999, "{file} on {kernels}: mean cosine {mean}");
     for v in &got {
         let norm: f64 = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "normalized output, norm {norm}");

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
+use snapembed::kernels::Isa;
 use snapembed::Embedder;
 
 /// Runs model-prep on a model directory (and an ONNX file, if given).
@@ -240,7 +241,9 @@ fn an_int8_weight_onnx_export_embeds_like_sentence_transformers() {
         serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/golden_test20.json")).unwrap()).unwrap();
     let items = golden["items"].as_array().unwrap();
     let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
-    let got = Embedder::from_snapshot(&out).unwrap().embed(&texts).unwrap();
+    // Judged with f32 activations: this checks the conversion. (With int8 activations on top of
+    // the export's own per-channel rounding it measured mean 0.99889 / min 0.99481.)
+    let got = Embedder::from_snapshot(&out).unwrap().with_isa(Isa::detect_exact()).embed(&texts).unwrap();
     let cos: Vec<f64> = got
         .iter()
         .zip(items)

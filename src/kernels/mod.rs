@@ -3,17 +3,18 @@
 //!
 //! Weights are `[k, n]` matrices cut into 16-column panels stored k-major (see
 //! `snapshot::Layout::Panels`), either f32 or int8 with one f32 scale per `group` rows of k and
-//! output column. The micro-kernel widens int8 to f32 in registers and multiplies with f32 FMAs:
-//! activations stay f32, so int8 costs accuracy only through the weights (group-32 scales keep
-//! mean cosine ≥ 0.9998 to fp32; per-channel scales lost ~4× more), while a weight byte is read
-//! instead of four. Integer arithmetic was measured and set aside for now: without VNNI,
-//! int8×int8 products cost as many instructions per multiply-add as f32 FMA; with VNNI they are
-//! faster, but int8 activations (per token, symmetric) took all-MiniLM-L6-v2 to mean cosine
-//! 0.9977 / min 0.9877 against fp32 (SmoothQuant-style rescaling: min 0.991–0.993), under the
-//! 0.995 bar. 16-bit activations (`vpdpwssd`) are the candidate that keeps the accuracy.
+//! output column. Two ways to multiply int8 weights:
+//! - f32 activations (`reference`, `avx2`, `avx512`): the micro-kernel widens int8 to f32 in
+//!   registers and multiplies with f32 FMAs, so int8 costs accuracy only through the weights
+//!   (group-32 scales keep mean cosine ≥ 0.9998 to fp32; per-channel scales lost ~4× more).
+//! - int8 activations (`vnni`, AVX-512 VNNI): each row is quantized per group of 32 values and
+//!   multiplied with `vpdpbusd`, four times the multiply-adds of an FMA per instruction. Measured
+//!   on all-MiniLM-L6-v2: mean cosine 0.9996 / min 0.998 to sentence-transformers, where a single
+//!   scale per row (min 0.9877) or SmoothQuant-style rescaling (min 0.991–0.993) fell under 0.995.
 //!
-//! `reference` is the spec and the portable path; `avx512` (AVX-512F) or `avx2` (AVX2+FMA) is
-//! chosen once at start-up from what the CPU has, and each is tested against the spec.
+//! `reference` is the spec and the portable path; the best kernel the CPU has is chosen once at
+//! start-up (`Isa::detect`, or `--kernels`), and each is tested against the spec. The f32-
+//! activation kernels give the same bits; the VNNI kernel gives its own spec's bits.
 
 pub mod math;
 mod reference;
@@ -21,6 +22,10 @@ mod reference;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+
+use std::cell::RefCell;
 
 /// Output columns per panel (two AVX2 vectors, one AVX-512 vector).
 pub const PANEL: usize = crate::snapshot::PANEL_WIDTH;
@@ -61,12 +66,21 @@ pub enum Isa {
     Avx2Fma,
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX-512 with VNNI and VBMI: int8 weights run against int8 activations (`vnni`); f32
+    /// weights (attention) take the `Avx512` kernel.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
 }
 
 impl Isa {
     /// The best implementation this CPU supports.
     pub fn detect() -> Isa {
         Isa::available().pop().unwrap_or(Isa::Portable)
+    }
+
+    /// The best implementation that keeps activations in f32 (the most exact that is fast).
+    pub fn detect_exact() -> Isa {
+        Isa::available().into_iter().rfind(|isa| !isa.quantizes_activations()).unwrap_or(Isa::Portable)
     }
 
     /// Every implementation this CPU can run, best last.
@@ -78,6 +92,12 @@ impl Isa {
             isas.push(Isa::Avx2Fma);
             if is_x86_feature_detected!("avx512f") {
                 isas.push(Isa::Avx512);
+                if is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+                    && is_x86_feature_detected!("avx512vbmi")
+                {
+                    isas.push(Isa::Avx512Vnni);
+                }
             }
         }
         isas
@@ -90,8 +110,49 @@ impl Isa {
             Isa::Avx2Fma => "avx2+fma",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => "avx512f",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => "avx512vnni",
         }
     }
+
+    /// The implementation called `name`, if this CPU can run it.
+    pub fn by_name(name: &str) -> Option<Isa> {
+        Isa::available().into_iter().find(|isa| isa.name() == name)
+    }
+
+    /// Whether int8 weights meet int8 activations (quantized per row and group of k) rather
+    /// than f32 ones: faster, and a little less exact (see `vnni`).
+    pub fn quantizes_activations(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self == Isa::Avx512Vnni {
+            return true;
+        }
+        false
+    }
+}
+
+/// Activations quantized to int8 per row and per group of k, for the VNNI kernel.
+#[derive(Default)]
+pub(crate) struct QuantizedRows {
+    /// `[rows, k]`
+    q: Vec<i8>,
+    /// `[rows, k / group]`: a group's values are `q · scale`.
+    scale: Vec<f32>,
+    /// `[rows, k / group]`: `-128 · Σ q` over the group, the start of its unsigned dot product.
+    offset: Vec<i32>,
+}
+
+impl QuantizedRows {
+    fn resize(&mut self, rows: usize, k: usize, group: usize) {
+        self.q.resize(rows * k, 0);
+        self.scale.resize(rows * (k / group), 0.0);
+        self.offset.resize(rows * (k / group), 0);
+    }
+}
+
+thread_local! {
+    /// One buffer per thread, grown to the largest row block it has quantized.
+    static QUANTIZED: RefCell<QuantizedRows> = RefCell::default();
 }
 
 impl Linear<'_> {
@@ -127,6 +188,17 @@ impl Linear<'_> {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above, with AVX-512F detected.
                 Isa::Avx512 => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni => match self.weights {
+                    // SAFETY: `Isa::Avx512Vnni` is only constructed after detecting AVX-512F/BW,
+                    // VNNI and VBMI; the group divides k (asserted) and is a multiple of 16.
+                    Weights::I8 { group, .. } if group.is_multiple_of(16) => QUANTIZED.with_borrow_mut(|qr| unsafe {
+                        vnni::quantize_rows(x, self.k, group, r0, rows, qr);
+                        vnni::linear_rows(self, qr, r0, rows, epilogue, out);
+                    }),
+                    // SAFETY: AVX-512F is implied by `Isa::Avx512Vnni`.
+                    _ => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
+                },
             }
             if let Epilogue::Gelu = epilogue {
                 math::gelu(&mut out[r0 * self.n..(r0 + rows) * self.n]);
@@ -228,6 +300,11 @@ mod tests {
         let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / group, n));
         let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group }, bias: &b, k, n };
         lin.forward(isa, &x, m, Epilogue::None, &mut out);
+        if isa.quantizes_activations() {
+            // A different definition, checked against the f64 one in its own test.
+            assert_eq!(out, q8_spec(&lin, &x, m, Epilogue::None), "{isa:?} i8 m{m} k{k} n{n}");
+            return;
+        }
         let want = naive(&x, &deq, &b, m, k, n);
         for i in 0..m * n {
             assert!((out[i] as f64 - want[i]).abs() < tol(want[i]), "{isa:?} i8 m{m} k{k} n{n} [{i}]");
@@ -254,7 +331,8 @@ mod tests {
         let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
         let b = noise(13, n, 0.1);
         let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
-        let simd: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Portable).collect();
+        let simd: Vec<Isa> =
+            Isa::available().into_iter().filter(|&i| i != Isa::Portable && !i.quantizes_activations()).collect();
         let outs: Vec<Vec<f32>> = simd
             .iter()
             .map(|&isa| {
@@ -273,10 +351,14 @@ mod tests {
         // Batching must not change a vector: a row's result may not depend on its neighbours.
         let (k, n) = (384, 32);
         let x = noise(7, 13 * k, 1.0);
-        let w = pack_panels(&noise(8, k * n, 0.2), k, n);
+        let w = noise(8, k * n, 0.2);
+        let packed = pack_panels(&w, k, n);
+        let (q, s, _) = quantize(&w, k, n, 32);
+        let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
         let b = noise(9, n, 0.1);
-        let lin = Linear { weights: Weights::F32(&w), bias: &b, k, n };
-        for isa in Isa::available() {
+        let f32_weights = Linear { weights: Weights::F32(&packed), bias: &b, k, n };
+        let i8_weights = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        for (isa, lin) in Isa::available().into_iter().flat_map(|isa| [(isa, f32_weights), (isa, i8_weights)]) {
             let mut all = vec![0f32; 13 * n];
             lin.forward(isa, &x, 13, Epilogue::Gelu, &mut all);
             for r in 0..13 {
@@ -284,6 +366,77 @@ mod tests {
                 lin.forward(isa, &x[r * k..(r + 1) * k], 1, Epilogue::Gelu, &mut one);
                 assert_eq!(one, all[r * n..(r + 1) * n], "{isa:?} row {r}");
             }
+        }
+    }
+
+    /// Quantized rows through the spec (`reference`) for `isa`'s activation path.
+    fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
+        let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
+        let mut qr = QuantizedRows::default();
+        let mut out = vec![0f32; m * lin.n];
+        reference::quantize_rows(x, lin.k, group, 0, m, &mut qr);
+        reference::linear_rows_q8(lin, &qr, 0, m, epi, &mut out);
+        out
+    }
+
+    #[test]
+    fn quantized_activations_stay_within_their_error_bound() {
+        // The spec against the f64 definition: each group of 32 activations is off by at most
+        // half a step (amax / 254) per value, so |error| ≤ Σ_groups amax/254 · Σ|w| (+ rounding).
+        let (m, k, n) = (7, 384, 32);
+        let mut x = noise(21, m * k, 1.0);
+        x[5] = 40.0; // an outlier channel costs precision in its own group only
+        x[k..k + 32].fill(0.0); // an all-zero group
+        let w = noise(22, k * n, 0.2);
+        let b = noise(23, n, 0.1);
+        let (q, s, deq) = quantize(&w, k, n, 32);
+        let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        let got = q8_spec(&lin, &x, m, Epilogue::None);
+        let want = naive(&x, &deq, &b, m, k, n);
+        for i in 0..m {
+            for j in 0..n {
+                let bound: f64 = (0..k / 32)
+                    .map(|g| {
+                        let amax = (0..32).map(|t| x[i * k + g * 32 + t].abs()).fold(0f32, f32::max) as f64;
+                        let wsum: f64 = (0..32).map(|t| deq[(g * 32 + t) * n + j].abs() as f64).sum();
+                        amax / 254.0 * wsum
+                    })
+                    .sum::<f64>()
+                    + 1e-4;
+                let err = (got[i * n + j] as f64 - want[i * n + j]).abs();
+                assert!(err <= bound, "[{i},{j}] error {err} over bound {bound}");
+            }
+        }
+        // Rows without the outlier are as close as int8 allows: far under the bound above for row 0.
+        let row1: f64 = (0..n).map(|j| (got[n + j] as f64 - want[n + j]).abs()).fold(0.0, f64::max);
+        assert!(row1 < 0.02, "row 1 max error {row1}");
+    }
+
+    #[test]
+    fn vnni_kernel_gives_the_specs_bits() {
+        let Some(isa) = Isa::available().into_iter().find(|i| i.quantizes_activations()) else {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI + VBMI");
+            return;
+        };
+        for (m, k, n) in [(1, 32, 16), (2, 64, 32), (5, 384, 48), (13, 384, 1152), (29, 1536, 32), (70, 384, 16)] {
+            let x = noise(31 + m as u64, m * k, 2.0);
+            let w = noise(32 + k as u64, k * n, 0.2);
+            let b = noise(33, n, 0.1);
+            let res = noise(34, m * n, 1.0);
+            let (q, s, _) = quantize(&w, k, n, 32);
+            let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+            for epi in [Epilogue::None, Epilogue::Residual(&res)] {
+                let mut out = vec![0f32; m * n];
+                lin.forward(isa, &x, m, epi, &mut out);
+                assert_eq!(out, q8_spec(&lin, &x, m, epi), "m{m} k{k} n{n}");
+            }
+            let mut gelu = vec![0f32; m * n];
+            lin.forward(isa, &x, m, Epilogue::Gelu, &mut gelu);
+            let mut want = q8_spec(&lin, &x, m, Epilogue::None);
+            math::gelu(&mut want);
+            assert_eq!(gelu, want, "gelu m{m} k{k} n{n}");
         }
     }
 }

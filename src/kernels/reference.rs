@@ -4,6 +4,8 @@
 //! multiply-add, this does not, so results agree to rounding, not to the bit.
 
 use super::{Epilogue, Linear, Weights, PANEL, TILE_ROWS};
+#[cfg(test)]
+use super::QuantizedRows;
 
 pub(super) fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
     let (k, n) = (lin.k, lin.n);
@@ -54,6 +56,68 @@ pub(super) fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: 
                 }
             }
             r += tile;
+        }
+    }
+}
+
+/// The scale of a group of activations whose largest magnitude is `amax`, and its inverse:
+/// values map to `round(x · inv)` in -127..=127. An all-zero group gets scale 0.
+pub(super) fn group_scale(amax: f32) -> (f32, f32) {
+    if amax > 0.0 {
+        (amax / 127.0, 127.0 / amax)
+    } else {
+        (0.0, 0.0)
+    }
+}
+
+#[cfg(test)]
+/// Quantizes rows `r0..r0 + rows` of `x` to int8, one scale per row and group of k (the spec
+/// of `vnni::quantize_rows`).
+pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+    qr.resize(rows, k, group);
+    let groups = k / group;
+    for r in 0..rows {
+        for g in 0..groups {
+            let at = r * k + g * group;
+            let src = &x[r0 * k + at..r0 * k + at + group];
+            let (scale, inv) = group_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
+            let mut sum = 0i32;
+            for (q, v) in qr.q[at..at + group].iter_mut().zip(src) {
+                *q = (v * inv).round_ties_even() as i8;
+                sum += *q as i32;
+            }
+            qr.scale[r * groups + g] = scale;
+            qr.offset[r * groups + g] = -128 * sum;
+        }
+    }
+}
+
+#[cfg(test)]
+/// int8 weights × quantized rows (the spec of `vnni::linear_rows`): per group, the exact
+/// integer dot product, scaled by the row's and the column's group scales into an f32 sum.
+pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    let Weights::I8 { q, scales, group } = lin.weights else { panic!("linear_rows_q8 needs int8 weights") };
+    let (k, n) = (lin.k, lin.n);
+    let groups = k / group;
+    for p in 0..n / PANEL {
+        let panel = &q[p * k * PANEL..(p + 1) * k * PANEL];
+        for r in 0..rows {
+            for c in 0..PANEL {
+                let mut acc = 0f32;
+                for g in 0..groups {
+                    let dot: i32 = (g * group..(g + 1) * group)
+                        .map(|t| qr.q[r * k + t] as i32 * panel[t * PANEL + c] as i32)
+                        .sum();
+                    let sw = scales[(p * groups + g) * PANEL + c];
+                    acc = (dot as f32 * qr.scale[r * groups + g]).mul_add(sw, acc);
+                }
+                let at = (r0 + r) * n + p * PANEL + c;
+                let mut v = acc + lin.bias[p * PANEL + c];
+                if let Epilogue::Residual(res) = epi {
+                    v += res[at];
+                }
+                out[at] = v;
+            }
         }
     }
 }

@@ -1,0 +1,131 @@
+//! The AVX-512 VNNI kernel: int8 weights × int8 activations with `vpdpbusd`, 64 multiply-adds
+//! per instruction where an f32 FMA does 16.
+//!
+//! Activations are quantized per row and per group of k (the weights' group, 32): each group of
+//! 32 values gets its own scale, so an outlier channel costs precision only in its own group
+//! (per row alone, all-MiniLM-L6-v2 fell to min cosine 0.9877; per row and group it holds
+//! mean 0.9996 / min 0.998 against fp32). A group's integer sum is scaled into an f32
+//! accumulator by the row's and the column's group scales, so integers never overflow.
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes and wants each 32-bit lane to hold four
+//! consecutive k of one column. The snapshot's panels hold 16 columns per k, so four k rows
+//! (64 bytes) are transposed in-register with one `vpermb` (AVX-512 VBMI), and flipped to
+//! unsigned (`w + 128`); the extra `128 · Σ a` each group gains is subtracted by starting its
+//! accumulator at `-128 · Σ a`, computed when the row was quantized.
+//!
+//! The result is `reference::linear_rows_q8` to the bit.
+
+use std::arch::x86_64::*;
+
+use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
+
+/// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`).
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW, VNNI and VBMI; `group` must be a multiple of 16 dividing `k`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+    qr.resize(rows, k, group);
+    let groups = k / group;
+    let src = x[r0 * k..(r0 + rows) * k].as_ptr();
+    for r in 0..rows {
+        for g in 0..groups {
+            let at = r * k + g * group;
+            let mut amax = _mm512_setzero_ps();
+            for v in (0..group).step_by(16) {
+                amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(src.add(at + v))));
+            }
+            let amax = _mm512_reduce_max_ps(amax);
+            let (scale, inv) = super::reference::group_scale(amax);
+            let inv = _mm512_set1_ps(inv);
+            let mut sum = _mm512_setzero_si512();
+            for v in (0..group).step_by(16) {
+                let q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src.add(at + v)), inv));
+                sum = _mm512_add_epi32(sum, q);
+                _mm_storeu_si128(qr.q.as_mut_ptr().add(at + v).cast(), _mm512_cvtsepi32_epi8(q));
+            }
+            qr.scale[r * groups + g] = scale;
+            qr.offset[r * groups + g] = -128 * _mm512_reduce_add_epi32(sum);
+        }
+    }
+}
+
+/// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW, VNNI and VBMI; `Linear::forward` has checked every slice's length
+/// and that the weights are int8 with a group that is a multiple of 4.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    for p in 0..lin.n / PANEL {
+        let mut r = 0;
+        while r < rows {
+            let tile = match rows - r {
+                12.. => 12,
+                8..=11 => 8,
+                4..=7 => 4,
+                2..=3 => 2,
+                _ => 1,
+            };
+            match tile {
+                12 => tile_at::<12>(lin, qr, p, r, r0, epi, out),
+                8 => tile_at::<8>(lin, qr, p, r, r0, epi, out),
+                4 => tile_at::<4>(lin, qr, p, r, r0, epi, out),
+                2 => tile_at::<2>(lin, qr, p, r, r0, epi, out),
+                _ => tile_at::<1>(lin, qr, p, r, r0, epi, out),
+            }
+            r += tile;
+        }
+    }
+}
+
+/// Byte `4c + j` of a transposed step is byte `16j + c` of the panel: k row j, column c.
+const TRANSPOSE: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = ((i % 4) * 16 + i / 4) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r0 + r`.
+#[inline(always)]
+unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+    let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
+    let (k, n) = (lin.k, lin.n);
+    let groups = k / group;
+    let panel = q.as_ptr().add(p * k * PANEL);
+    let a = qr.q.as_ptr().add(r * k);
+    let transpose = _mm512_loadu_si512(TRANSPOSE.as_ptr().cast());
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let mut acc = [_mm512_setzero_ps(); R];
+    for g in 0..groups {
+        let row_group = |i: usize| (r + i) * groups + g;
+        let mut sums: [__m512i; R] = std::array::from_fn(|i| _mm512_set1_epi32(qr.offset[row_group(i)]));
+        for t in (g * group..(g + 1) * group).step_by(4) {
+            let raw = _mm512_loadu_si512(panel.add(t * PANEL).cast());
+            let w = _mm512_xor_si512(_mm512_permutexvar_epi8(transpose, raw), flip);
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let av = _mm512_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
+                *sum = _mm512_dpbusd_epi32(*sum, w, av);
+            }
+        }
+        let sw = _mm512_loadu_ps(scales.as_ptr().add((p * groups + g) * PANEL));
+        for (i, (acc, sum)) in acc.iter_mut().zip(&sums).enumerate() {
+            let part = _mm512_mul_ps(_mm512_cvtepi32_ps(*sum), _mm512_set1_ps(qr.scale[row_group(i)]));
+            *acc = _mm512_fmadd_ps(part, sw, *acc);
+        }
+    }
+    let col = p * PANEL;
+    let bias = _mm512_loadu_ps(lin.bias.as_ptr().add(col));
+    for (i, acc) in acc.iter().enumerate() {
+        let at = (r0 + r + i) * n + col;
+        let mut v = _mm512_add_ps(*acc, bias);
+        if let Epilogue::Residual(res) = epi {
+            v = _mm512_add_ps(v, _mm512_loadu_ps(res.as_ptr().add(at)));
+        }
+        _mm512_storeu_ps(out.as_mut_ptr().add(at), v);
+    }
+}
