@@ -201,7 +201,7 @@ impl Linear<'_> {
                 },
             }
             if let Epilogue::Gelu = epilogue {
-                math::gelu(&mut out[r0 * self.n..(r0 + rows) * self.n]);
+                math::gelu(isa, &mut out[r0 * self.n..(r0 + rows) * self.n]);
             }
             r0 += rows;
         }
@@ -435,7 +435,7 @@ mod tests {
             let mut gelu = vec![0f32; m * n];
             lin.forward(isa, &x, m, Epilogue::Gelu, &mut gelu);
             let mut want = q8_spec(&lin, &x, m, Epilogue::None);
-            math::gelu(&mut want);
+            math::gelu(isa, &mut want);
             assert_eq!(gelu, want, "gelu m{m} k{k} n{n}");
         }
     }

@@ -91,7 +91,7 @@ fn attention(isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], ctx: &mut [f32], 
             let kt = Linear { weights: Weights::F32(&a.keys), bias: &a.zeros[..tp], k: dh, n: tp };
             kt.forward(isa, &a.q, t, Epilogue::None, &mut a.scores);
             for row in a.scores.chunks_exact_mut(tp) {
-                math::softmax(&mut row[..t]);
+                math::softmax(isa, &mut row[..t]);
                 row[t..].fill(0.0);
             }
             a.out.resize(t * dh, 0.0);
