@@ -83,8 +83,9 @@ impl ServeConfig {
 /// Which matmul kernels to run.
 #[derive(Debug, Clone, Args)]
 pub struct KernelArg {
-    /// Matmul kernels: avx512vnni (int8 activations: fastest), avx512f, avx2+fma (f32
-    /// activations: most exact) or portable [default: the fastest this CPU runs].
+    /// Matmul kernels: auto (the fastest this CPU runs), exact (the fastest with f32
+    /// activations), or by name: avx512vnni (int8 activations), avx512f, avx2+fma, portable
+    /// [default: auto].
     #[arg(long, env = "SNAPEMBED_KERNELS")]
     pub kernels: Option<String>,
 }
@@ -92,12 +93,17 @@ pub struct KernelArg {
 impl KernelArg {
     /// Switches `embedder` to the named kernels; an error names the ones this CPU can run.
     pub fn apply(&self, embedder: crate::Embedder) -> Result<crate::Embedder, String> {
-        let Some(name) = self.kernels.as_deref() else { return Ok(embedder) };
-        match Isa::by_name(name) {
+        let found = match self.kernels.as_deref() {
+            None | Some("auto") => return Ok(embedder),
+            Some("exact") => Some(Isa::detect_exact()),
+            Some(name) => Isa::by_name(name),
+        };
+        match found {
             Some(isa) => Ok(embedder.with_isa(isa)),
             None => {
+                let name = self.kernels.as_deref().unwrap_or_default();
                 let names: Vec<&str> = Isa::available().into_iter().map(Isa::name).collect();
-                Err(format!("kernels {name:?} are not available on this CPU (available: {})", names.join(", ")))
+                Err(format!("kernels {name:?} are not available on this CPU (available: auto, exact, {})", names.join(", ")))
             }
         }
     }

@@ -94,6 +94,8 @@ fn kernels_flag_selects_the_matmul_kernels_or_names_the_choices() {
         v["kernels"].as_str().unwrap().to_owned()
     };
     assert_eq!(info(Some("portable")), "portable");
+    assert_eq!(info(Some("auto")), info(None));
+    assert_ne!(info(Some("exact")), "avx512vnni", "exact kernels keep f32 activations");
     let portable = snapembed().args(["embed", "--kernels", "portable", "--text", "a b c"]).output().unwrap();
     let default = snapembed().args(["embed", "--text", "a b c"]).output().unwrap();
     assert!(portable.status.success() && default.status.success());
