@@ -239,6 +239,13 @@ impl Embedder {
         done.into_iter().flat_map(|(_, v)| v).collect()
     }
 
+    /// Frees the scratch buffers kept from earlier calls (the API does so under memory
+    /// pressure); returns the bytes they held.
+    pub fn release_scratch(&self) -> usize {
+        let pool = std::mem::take(&mut *self.scratch.lock().unwrap_or_else(|e| e.into_inner()));
+        pool.iter().map(Scratch::bytes).sum()
+    }
+
     fn take_scratch(&self) -> Scratch {
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
     }

@@ -98,3 +98,15 @@ fn threads_do_not_change_a_vector() {
     assert_eq!(one, with(2), "2 threads");
     assert_eq!(one, with(3), "3 threads");
 }
+
+#[test]
+fn scratch_kept_between_calls_can_be_released() {
+    let e = Embedder::from_snapshot(&snapshot_path()).unwrap();
+    assert_eq!(e.release_scratch(), 0, "nothing kept before the first call");
+    let long = "a sentence about embeddings and their many uses. ".repeat(20);
+    let first = e.embed(&[long.as_str()]).unwrap();
+    let kept = e.release_scratch();
+    assert!(kept > 256 * 1536 * 4, "a 256-token forward's buffers are kept: {kept} bytes");
+    assert_eq!(e.release_scratch(), 0, "released once");
+    assert_eq!(e.embed(&[long.as_str()]).unwrap(), first, "fresh buffers give the same bits");
+}

@@ -109,7 +109,11 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
     // Under elevated pressure: one job at a time, in small chunks.
     let (permits, chunk_tokens) = match pressure {
         Pressure::Ok => (1, crate::embedder::MAX_CHUNK_TOKENS),
-        _ => (state.compute_permits, SMALL_CHUNK_TOKENS),
+        _ => {
+            let freed = model.release_scratch();
+            tracing::info!(freed_bytes = freed, "elevated memory pressure: small chunks, one job at a time");
+            (state.compute_permits, SMALL_CHUNK_TOKENS)
+        }
     };
     let _compute = state.compute.acquire_many(permits).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
     // One thread per job: the server's parallelism comes from concurrent requests, and under

@@ -105,6 +105,12 @@ fn attention(isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], ctx: &mut [f32], 
     }
 }
 
+impl AttentionScratch {
+    pub(super) fn floats(&self) -> usize {
+        [&self.q, &self.keys, &self.values, &self.scores, &self.out, &self.zeros].iter().map(|v| v.capacity()).sum()
+    }
+}
+
 fn resize_zeroed(v: &mut Vec<f32>, len: usize) {
     v.clear();
     v.resize(len, 0.0);

@@ -137,6 +137,14 @@ pub struct Scratch {
     attention: layer::AttentionScratch,
 }
 
+impl Scratch {
+    /// Bytes the buffers hold on to.
+    pub fn bytes(&self) -> usize {
+        let f = [&self.x, &self.h, &self.qkv, &self.ctx, &self.ffn].iter().map(|v| v.capacity()).sum::<usize>();
+        (f + self.attention.floats()) * std::mem::size_of::<f32>()
+    }
+}
+
 pub struct Bert {
     pub dims: Dims,
     embeddings: Embeddings,
