@@ -66,7 +66,7 @@ pub enum Isa {
     Avx2Fma,
     #[cfg(target_arch = "x86_64")]
     Avx512,
-    /// AVX-512 with VNNI and VBMI: int8 weights run against int8 activations (`vnni`); f32
+    /// AVX-512 with VNNI (and BW): int8 weights run against int8 activations (`vnni`); f32
     /// weights (attention) take the `Avx512` kernel.
     #[cfg(target_arch = "x86_64")]
     Avx512Vnni,
@@ -92,10 +92,7 @@ impl Isa {
             isas.push(Isa::Avx2Fma);
             if is_x86_feature_detected!("avx512f") {
                 isas.push(Isa::Avx512);
-                if is_x86_feature_detected!("avx512bw")
-                    && is_x86_feature_detected!("avx512vnni")
-                    && is_x86_feature_detected!("avx512vbmi")
-                {
+                if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
                     isas.push(Isa::Avx512Vnni);
                 }
             }
@@ -190,8 +187,8 @@ impl Linear<'_> {
                 Isa::Avx512 => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512Vnni => match self.weights {
-                    // SAFETY: `Isa::Avx512Vnni` is only constructed after detecting AVX-512F/BW,
-                    // VNNI and VBMI; the group divides k (asserted) and is a multiple of 16.
+                    // SAFETY: `Isa::Avx512Vnni` is only constructed after detecting AVX-512F/BW
+                    // and VNNI; the group divides k (asserted) and is a multiple of 16.
                     Weights::I8 { group, .. } if group.is_multiple_of(16) => QUANTIZED.with_borrow_mut(|qr| unsafe {
                         vnni::quantize_rows(x, self.k, group, r0, rows, qr);
                         vnni::linear_rows(self, qr, r0, rows, epilogue, out);
@@ -416,7 +413,7 @@ mod tests {
     #[test]
     fn vnni_kernel_gives_the_specs_bits() {
         let Some(isa) = Isa::available().into_iter().find(|i| i.quantizes_activations()) else {
-            eprintln!("skipped: this CPU has no AVX-512 VNNI + VBMI");
+            eprintln!("skipped: this CPU has no AVX-512 VNNI");
             return;
         };
         for (m, k, n) in [(1, 32, 16), (2, 64, 32), (5, 384, 48), (13, 384, 1152), (29, 1536, 32), (70, 384, 16)] {

@@ -9,8 +9,10 @@
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes and wants each 32-bit lane to hold four
 //! consecutive k of one column. The snapshot's panels hold 16 columns per k, so four k rows
-//! (64 bytes) are transposed in-register with one `vpermb` (AVX-512 VBMI), and flipped to
-//! unsigned (`w + 128`); the extra `128 · Σ a` each group gains is subtracted by starting its
+//! (64 bytes) are transposed in-register — `vpermd` gathers each 4-column group's four rows into
+//! one 128-bit lane, `vpshufb` interleaves them within it (AVX-512F/BW only, so Cascade Lake
+//! qualifies; VBMI's single `vpermb` measured no faster) — and flipped to unsigned (`w + 128`);
+//! the extra `128 · Σ a` each group gains is subtracted by starting its
 //! accumulator at `-128 · Σ a`, computed when the row was quantized.
 //!
 //! The result is `reference::linear_rows_q8` to the bit.
@@ -22,8 +24,8 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 /// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`).
 ///
 /// # Safety
-/// The CPU must support AVX-512F/BW, VNNI and VBMI; `group` must be a multiple of 16 dividing `k`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+/// The CPU must support AVX-512F/BW and VNNI; `group` must be a multiple of 16 dividing `k`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group);
     let groups = k / group;
@@ -53,9 +55,9 @@ pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize,
 /// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F/BW, VNNI and VBMI; `Linear::forward` has checked every slice's length
+/// The CPU must support AVX-512F/BW and VNNI; `Linear::forward` has checked every slice's length
 /// and that the weights are int8 with a group that is a multiple of 4.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
     for p in 0..lin.n / PANEL {
         let mut r = 0;
@@ -79,13 +81,26 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, ro
     }
 }
 
-/// Byte `4c + j` of a transposed step is byte `16j + c` of the panel: k row j, column c.
-const TRANSPOSE: [u8; 64] = {
-    let mut t = [0u8; 64];
-    let mut i = 0;
-    while i < 64 {
-        t[i] = ((i % 4) * 16 + i / 4) as u8;
-        i += 1;
+/// Dword `4j + i` of the gathered step is dword `4i + j` of the panel step: k row i, columns
+/// `4j..4j + 4`, so 128-bit lane j holds the four k rows of columns `4j..4j + 4`.
+const GATHER: [i32; 16] = {
+    let mut t = [0i32; 16];
+    let mut d = 0;
+    while d < 16 {
+        t[d] = ((d % 4) * 4 + d / 4) as i32;
+        d += 1;
+    }
+    t
+};
+
+/// Within each lane, byte `4c + i` (column c, k row i) comes from byte `4i + c`.
+const INTERLEAVE: [i8; 64] = {
+    let mut t = [0i8; 64];
+    let mut b = 0;
+    while b < 64 {
+        let (lane, c, i) = (b / 16, (b % 16) / 4, b % 4);
+        t[b] = (lane * 16 + i * 4 + c) as i8 - (lane * 16) as i8;
+        b += 1;
     }
     t
 };
@@ -98,7 +113,8 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);
     let a = qr.q.as_ptr().add(r * k);
-    let transpose = _mm512_loadu_si512(TRANSPOSE.as_ptr().cast());
+    let gather = _mm512_loadu_si512(GATHER.as_ptr().cast());
+    let interleave = _mm512_loadu_si512(INTERLEAVE.as_ptr().cast());
     let flip = _mm512_set1_epi8(i8::MIN);
     let mut acc = [_mm512_setzero_ps(); R];
     for g in 0..groups {
@@ -106,7 +122,8 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
         let mut sums: [__m512i; R] = std::array::from_fn(|i| _mm512_set1_epi32(qr.offset[row_group(i)]));
         for t in (g * group..(g + 1) * group).step_by(4) {
             let raw = _mm512_loadu_si512(panel.add(t * PANEL).cast());
-            let w = _mm512_xor_si512(_mm512_permutexvar_epi8(transpose, raw), flip);
+            let rows = _mm512_permutexvar_epi32(gather, raw);
+            let w = _mm512_xor_si512(_mm512_shuffle_epi8(rows, interleave), flip);
             for (i, sum) in sums.iter_mut().enumerate() {
                 let av = _mm512_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
                 *sum = _mm512_dpbusd_epi32(*sum, w, av);
