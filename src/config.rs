@@ -76,6 +76,7 @@ impl ServeConfig {
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
+        self.kernels.resolve()?;
         Ok(())
     }
 }
@@ -91,21 +92,26 @@ pub struct KernelArg {
 }
 
 impl KernelArg {
-    /// Switches `embedder` to the named kernels; an error names the ones this CPU can run.
-    pub fn apply(&self, embedder: crate::Embedder) -> Result<crate::Embedder, String> {
+    /// The kernels asked for (`None`: the default); an error names the ones this CPU can run.
+    pub fn resolve(&self) -> Result<Option<Isa>, String> {
         let found = match self.kernels.as_deref() {
-            None | Some("auto") => return Ok(embedder),
+            None | Some("auto") => return Ok(None),
             Some("exact") => Some(Isa::detect_exact()),
             Some(name) => Isa::by_name(name),
         };
-        match found {
-            Some(isa) => Ok(embedder.with_isa(isa)),
-            None => {
-                let name = self.kernels.as_deref().unwrap_or_default();
-                let names: Vec<&str> = Isa::available().into_iter().map(Isa::name).collect();
-                Err(format!("kernels {name:?} are not available on this CPU (available: auto, exact, {})", names.join(", ")))
-            }
-        }
+        found.map(Some).ok_or_else(|| {
+            let names: Vec<&str> = Isa::available().into_iter().map(Isa::name).collect();
+            let name = self.kernels.as_deref().unwrap_or_default();
+            format!("kernels {name:?} are not available on this CPU (available: auto, exact, {})", names.join(", "))
+        })
+    }
+
+    /// Switches `embedder` to the kernels asked for.
+    pub fn apply(&self, embedder: crate::Embedder) -> Result<crate::Embedder, String> {
+        Ok(match self.resolve()? {
+            Some(isa) => embedder.with_isa(isa),
+            None => embedder,
+        })
     }
 }
 

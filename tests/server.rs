@@ -101,3 +101,11 @@ fn a_bad_configuration_is_refused_at_start() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
 }
+
+#[test]
+fn unknown_kernels_are_refused_at_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_snapembed")).args(["serve"]).env("SNAPEMBED_KERNELS", "neon").output().unwrap();
+    assert!(!out.status.success(), "a server must not start on kernels it cannot run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kernels \"neon\" are not available") && err.contains("exact"), "{err}");
+}
