@@ -100,10 +100,21 @@ fn softmax_body(xs: &mut [f32]) {
         }
     }
     let max = lanes.iter().copied().fold(tail, f32::max);
-    for x in xs.iter_mut() {
-        *x = exp(*x - max);
+    // exp and its sum in one pass, in 16 partial sums (one AVX-512 vector).
+    let mut sums = [0f32; 2 * LANES];
+    let mut chunks = xs.chunks_exact_mut(2 * LANES);
+    for c in &mut chunks {
+        for (x, sum) in c.iter_mut().zip(&mut sums) {
+            *x = exp(*x - max);
+            *sum += *x;
+        }
     }
-    let inv = 1.0 / lane_sum(xs, |x| x);
+    let mut total = 0f32;
+    for x in chunks.into_remainder() {
+        *x = exp(*x - max);
+        total += *x;
+    }
+    let inv = 1.0 / (sums.iter().sum::<f32>() + total);
     for x in xs {
         *x *= inv;
     }
