@@ -366,7 +366,7 @@ mod tests {
         }
     }
 
-    /// Quantized rows through the spec (`reference`) for `isa`'s activation path.
+    /// The VNNI path's definition: rows quantized, then multiplied, by the spec (`reference`).
     fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
@@ -405,7 +405,7 @@ mod tests {
                 assert!(err <= bound, "[{i},{j}] error {err} over bound {bound}");
             }
         }
-        // Rows without the outlier are as close as int8 allows: far under the bound above for row 0.
+        // Row 1 has no outlier: every output is as close as int8 activations allow.
         let row1: f64 = (0..n).map(|j| (got[n + j] as f64 - want[n + j]).abs()).fold(0.0, f64::max);
         assert!(row1 < 0.02, "row 1 max error {row1}");
     }
