@@ -436,4 +436,22 @@ mod tests {
             assert_eq!(gelu, want, "gelu m{m} k{k} n{n}");
         }
     }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn vnni_falls_back_to_f32_activations_for_groups_it_cannot_quantize() {
+        // Activation groups must be whole 16-lane vectors; a group of 8 takes the AVX-512 kernel.
+        let Some(isa) = Isa::available().into_iter().find(|i| i.quantizes_activations()) else { return };
+        let (m, k, n) = (5, 64, 32);
+        let x = noise(41, m * k, 1.0);
+        let w = noise(42, k * n, 0.2);
+        let b = noise(43, n, 0.1);
+        let (q, s, _) = quantize(&w, k, n, 8);
+        let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 8, n));
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 8 }, bias: &b, k, n };
+        let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
+        lin.forward(isa, &x, m, Epilogue::None, &mut got);
+        lin.forward(Isa::Avx512, &x, m, Epilogue::None, &mut want);
+        assert_eq!(got, want);
+    }
 }
