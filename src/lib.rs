@@ -1,29 +1,15 @@
 //! snapembed: text embeddings from a pre-built int8 snapshot.
 //!
-//! Crate map:
-//! - [`snapshot`]: the file format (spec, validating reader, deterministic writer)
-//! - [`tokenizer`]: sentence-transformers' WordPiece tokenization, from the snapshot's vocabulary
-//! - [`kernels`]: the numeric core (panel matmul over int8/f32 weights, GELU, softmax, LayerNorm)
-//! - [`model`]: BERT as the snapshot's plan describes it
-//! - [`pooling`]: mean/CLS pooling and L2 normalization
-//! - [`embedder`]: [`Embedder`], the API everything else calls
-//! - [`http`]: the HTTP API (`app(state) -> Router`), shared by [`server`], [`lambda`] and tests
-//! - [`config`]: service flags and limits; [`memory`]: the memory guard; [`metrics`]: Prometheus
+//! Crate map, in layers (each uses only the ones above it):
+//! - [`engine`]: text → vectors. The snapshot format, the tokenizer, the numeric kernels, BERT,
+//!   pooling and [`Embedder`], the one API the rest calls. Knows nothing of HTTP.
+//! - [`service`]: the HTTP API (`app(state) -> Router`), shared by the server, the Lambda
+//!   adapter and the tests; its configuration, memory guard and metrics.
 
-pub mod config;
-pub mod embedder;
-pub mod http;
-pub mod lambda;
-pub mod memory;
-pub mod metrics;
-pub mod server;
-pub mod kernels;
-pub mod model;
-pub mod pooling;
-pub mod snapshot;
-pub mod tokenizer;
+pub mod engine;
+pub mod service;
 
-pub use embedder::{EmbedError, EmbedOptions, Embedder, LoadTimes};
+pub use engine::embedder::{EmbedError, EmbedOptions, Embedder, LoadTimes};
 
 /// The snapshot compiled into the binary (feature `embedded-snapshot`), 64-byte aligned.
 #[cfg(feature = "embedded-snapshot")]

@@ -5,9 +5,9 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use base64::Engine;
 use serde_json::{json, Value};
-use snapembed::config::Limits;
-use snapembed::http::{app, AppState};
-use snapembed::memory::MemoryGuard;
+use snapembed::service::config::Limits;
+use snapembed::service::{app, AppState};
+use snapembed::service::memory::MemoryGuard;
 use snapembed::Embedder;
 use tower::ServiceExt;
 

@@ -7,9 +7,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use snapembed::config::Limits;
-use snapembed::http::AppState;
-use snapembed::memory::MemoryGuard;
+use snapembed::service::config::Limits;
+use snapembed::service::AppState;
+use snapembed::service::memory::MemoryGuard;
 use snapembed::Embedder;
 use tower::ServiceExt;
 
@@ -22,7 +22,7 @@ fn event(name: &str) -> String {
 async fn through_adapter(name: &str) -> (u16, Value) {
     let req = lambda_http::request::from_str(&event(name)).unwrap();
     let model = Embedder::from_snapshot(&snapshot_path()).map_err(|e| e.to_string());
-    let svc = snapembed::lambda::service(AppState::new(model, Limits::default(), 1, MemoryGuard::new(None)));
+    let svc = snapembed::service::lambda::service(AppState::new(model, Limits::default(), 1, MemoryGuard::new(None)));
     let resp = svc.oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
     let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();

@@ -1,6 +1,6 @@
 //! Vectors against sentence-transformers: the reference goldens, batching, options.
 
-use snapembed::kernels::Isa;
+use snapembed::engine::kernels::Isa;
 use snapembed::{EmbedError, EmbedOptions, Embedder};
 
 use crate::common::{cosine, embedder, goldens, snapshot_path};

@@ -1,6 +1,6 @@
 //! A damaged or foreign snapshot is rejected with its own error, never mis-read.
 
-use snapembed::snapshot::{Snapshot, SnapshotError, FORMAT_VERSION};
+use snapembed::engine::snapshot::{Snapshot, SnapshotError, FORMAT_VERSION};
 use snapembed::{EmbedError, Embedder};
 
 use crate::common::snapshot_path;
@@ -64,11 +64,11 @@ fn missing_file_names_the_path() {
 }
 
 /// Rewrites the header with `edit` and a correct checksum: a header can be intact and still lie.
-fn open_with_header(edit: impl FnOnce(&mut snapembed::snapshot::Header)) -> Result<Embedder, EmbedError> {
+fn open_with_header(edit: impl FnOnce(&mut snapembed::engine::snapshot::Header)) -> Result<Embedder, EmbedError> {
     let bytes = std::fs::read(snapshot_path()).unwrap();
     let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let cfg = bincode::config::standard();
-    let (mut header, _): (snapembed::snapshot::Header, usize) =
+    let (mut header, _): (snapembed::engine::snapshot::Header, usize) =
         bincode::serde::decode_from_slice(&bytes[24..24 + header_len], cfg).unwrap();
     let data = bytes[bytes.len() - header.data_len as usize..].to_vec();
     edit(&mut header);
@@ -89,7 +89,7 @@ fn open_with_header(edit: impl FnOnce(&mut snapembed::snapshot::Header)) -> Resu
 
 fn snapshot_error(r: Result<Embedder, EmbedError>) -> SnapshotError {
     match r.unwrap_err() {
-        EmbedError::Snapshot(s) | EmbedError::Model(snapembed::model::ModelError::Snapshot(s)) => s,
+        EmbedError::Snapshot(s) | EmbedError::Model(snapembed::engine::model::ModelError::Snapshot(s)) => s,
         other => panic!("expected a snapshot error, got {other}"),
     }
 }

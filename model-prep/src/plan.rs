@@ -2,8 +2,8 @@
 //! kernels read (fused QKV, `[in, out]` panels, int8 groups), and the header.
 
 use anyhow::{Context, Result};
-use snapembed::kernels::pack_panels;
-use snapembed::snapshot::{
+use snapembed::engine::kernels::pack_panels;
+use snapembed::engine::snapshot::{
     DType, Header, Layout, LinearRef, ModelInfo, NormRef, PlanStep, Quantization, SnapshotWriter, TensorData,
     VOCAB_TENSOR,
 };

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use tract_onnx::prelude::Framework;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use snapembed::snapshot::{BertConfig, EmbeddingSettings, Pooling, TokenizerSettings};
+use snapembed::engine::snapshot::{BertConfig, EmbeddingSettings, Pooling, TokenizerSettings};
 
 /// A float tensor in row-major order.
 pub struct Array {

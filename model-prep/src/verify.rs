@@ -1,6 +1,6 @@
 //! The accuracy report: the quantized plan against the same plan in f32, on built-in sentences.
 
-use snapembed::pooling::cosine;
+use snapembed::engine::pooling::cosine;
 use snapembed::Embedder;
 
 /// A small mix of lengths and kinds (queries, sentences, a paragraph, edge cases).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
-use snapembed::kernels::Isa;
+use snapembed::engine::kernels::Isa;
 use snapembed::Embedder;
 
 /// Runs model-prep on a model directory (and an ONNX file, if given).

@@ -3,7 +3,7 @@
 //! mapped, not resident); position and token-type tables are small and stay f32.
 
 use super::{Dims, ModelError, Norm};
-use crate::snapshot::{DType, Layout, NormRef, Snapshot, TensorId};
+use crate::engine::snapshot::{DType, Layout, NormRef, Snapshot, TensorId};
 
 enum WordTable {
     F32(TensorId),

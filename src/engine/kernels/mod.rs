@@ -28,7 +28,7 @@ mod vnni;
 use std::cell::RefCell;
 
 /// Output columns per panel (two AVX2 vectors, one AVX-512 vector).
-pub const PANEL: usize = crate::snapshot::PANEL_WIDTH;
+pub const PANEL: usize = crate::engine::snapshot::PANEL_WIDTH;
 /// Rows of x per micro-tile of the portable and AVX2 kernels (AVX-512 takes up to 12).
 pub const TILE_ROWS: usize = 6;
 

@@ -1,10 +1,17 @@
-//! The HTTP API: `app(state)` builds the one router that the server, the Lambda adapter and the
+//! The service: `app(state)` builds the one router that the server, the Lambda adapter and the
 //! tests all use. Handlers live in `embed` (model work) and `ops` (health and status); bodies in
-//! `types`; the error shape in `error`.
+//! `types`; the error shape in `error`. Around it: `config` (flags and limits), `memory` (the
+//! memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda
+//! runtime adapter).
 
+pub mod config;
 mod embed;
 mod error;
+pub mod lambda;
+pub mod memory;
+pub mod metrics;
 mod ops;
+pub mod server;
 pub mod types;
 
 use std::sync::Arc;
@@ -22,9 +29,9 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
-use crate::config::Limits;
-use crate::memory::MemoryGuard;
-use crate::metrics::Metrics;
+use crate::service::config::Limits;
+use crate::service::memory::MemoryGuard;
+use crate::service::metrics::Metrics;
 use crate::Embedder;
 
 /// Shared by every request; cheap to clone.

@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::memory::{process_rss, Pressure};
+use crate::service::memory::{process_rss, Pressure};
 
 fn timestamp() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
@@ -50,7 +50,7 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
             "source": m.snapshot().source(),
             "bytes": m.snapshot().len(),
             "memory_mapped": m.snapshot().is_mapped(),
-            "format_version": crate::snapshot::FORMAT_VERSION,
+            "format_version": crate::engine::snapshot::FORMAT_VERSION,
             "checksum": format!("crc32:{:08x}", h.data_crc32),
             "created_by": h.model.created_by,
             "source_files": h.model.source_files,

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::http::{app, AppState};
+use crate::service::{app, AppState};
 
 pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

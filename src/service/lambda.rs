@@ -9,7 +9,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use tower::ServiceBuilder;
 
-use crate::http::{app, AppState};
+use crate::service::{app, AppState};
 
 /// The service lambda_http runs: stage stripping, then the router.
 pub fn service(

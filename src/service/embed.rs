@@ -9,8 +9,8 @@ use base64::Engine;
 use super::error::{ApiError, ApiJson};
 use super::types::*;
 use super::AppState;
-use crate::memory::Pressure;
-use crate::pooling::cosine;
+use crate::service::memory::Pressure;
+use crate::engine::pooling::cosine;
 use crate::{EmbedError, EmbedOptions};
 
 /// Tokens per forward pass under elevated memory pressure (a quarter of the usual activations).
@@ -108,7 +108,7 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
     }
     // Under elevated pressure: one job at a time, in small chunks.
     let (permits, chunk_tokens) = match pressure {
-        Pressure::Ok => (1, crate::embedder::MAX_CHUNK_TOKENS),
+        Pressure::Ok => (1, crate::engine::embedder::MAX_CHUNK_TOKENS),
         _ => {
             let freed = model.release_scratch();
             tracing::info!(freed_bytes = freed, "elevated memory pressure: small chunks, one job at a time");

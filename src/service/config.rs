@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::kernels::Isa;
+use crate::engine::kernels::Isa;
 
 /// Request limits; every one is enforced before any model work starts.
 #[derive(Debug, Clone, Copy, Args)]
@@ -113,16 +113,4 @@ impl KernelArg {
             None => embedder,
         })
     }
-}
-
-/// CPUs this process may use: the cgroup v2 CPU quota if one is set, else the affinity mask.
-pub fn available_cpus() -> usize {
-    let affinity = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok().and_then(|s| {
-        let mut it = s.split_whitespace();
-        let (q, p) = (it.next()?, it.next()?);
-        let (q, p): (f64, f64) = (q.parse().ok()?, p.parse().ok()?);
-        Some((q / p).ceil().max(1.0) as usize)
-    });
-    quota.map_or(affinity, |q| q.min(affinity))
 }

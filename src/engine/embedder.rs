@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::kernels::Isa;
-use crate::model::{Bert, ModelError, Scratch};
-use crate::pooling;
-use crate::snapshot::{Header, Snapshot, SnapshotError, VOCAB_TENSOR};
-use crate::tokenizer::{Encoding, Tokenizer, TokenizerError};
+use crate::engine::kernels::Isa;
+use crate::engine::model::{Bert, ModelError, Scratch};
+use crate::engine::pooling;
+use crate::engine::snapshot::{Header, Snapshot, SnapshotError, VOCAB_TENSOR};
+use crate::engine::tokenizer::{Encoding, Tokenizer, TokenizerError};
 
 /// Tokens per forward pass: bounds activation memory (~15 KB of buffers per token, ~16 MB here)
 /// whatever the request size, while keeping matmuls large enough to run at full speed.
@@ -68,6 +68,18 @@ impl Default for EmbedOptions {
 /// Smallest chunk worth a thread: below ~64 rows the matmuls lose their efficiency.
 const MIN_PARALLEL_CHUNK_TOKENS: usize = 64;
 
+/// CPUs this process may use: the cgroup v2 CPU quota if one is set, else the affinity mask.
+pub fn available_cpus() -> usize {
+    let affinity = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok().and_then(|s| {
+        let mut it = s.split_whitespace();
+        let (q, p) = (it.next()?, it.next()?);
+        let (q, p): (f64, f64) = (q.parse().ok()?, p.parse().ok()?);
+        Some((q / p).ceil().max(1.0) as usize)
+    });
+    quota.map_or(affinity, |q| q.min(affinity))
+}
+
 pub struct Embedder {
     snapshot: Snapshot,
     tokenizer: Tokenizer,
@@ -110,7 +122,7 @@ impl Embedder {
         let t = Instant::now();
         let model = Bert::load(&snapshot)?;
         let load_times = LoadTimes { open, tokenizer: tokenizer_time, model: t.elapsed() };
-        let threads = crate::config::available_cpus();
+        let threads = available_cpus();
         Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), threads, load_times, scratch: Mutex::default() })
     }
 

@@ -1,7 +1,7 @@
 //! Sentence vectors from token vectors: masked mean (or `[CLS]`) pooling, then L2 normalization,
 //! as sentence-transformers' `Pooling` and `Normalize` modules do.
 
-use crate::snapshot::Pooling;
+use crate::engine::snapshot::Pooling;
 
 /// Pools one sequence's `[tokens, dim]` hidden states into `out`.
 pub fn pool(hidden: &[f32], dim: usize, mode: Pooling, out: &mut [f32]) {

@@ -12,7 +12,7 @@
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::snapshot::TokenizerSettings;
+use crate::engine::snapshot::TokenizerSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {

@@ -2,8 +2,8 @@
 //! residual + LayerNorm, then the GELU feed-forward + residual + LayerNorm.
 
 use super::{Dims, LinearIds, ModelError, Norm, Scratch};
-use crate::kernels::{math, pack_panels_into, Epilogue, Isa, Linear, Weights, PANEL};
-use crate::snapshot::{PlanStep, Snapshot};
+use crate::engine::kernels::{math, pack_panels_into, Epilogue, Isa, Linear, Weights, PANEL};
+use crate::engine::snapshot::{PlanStep, Snapshot};
 
 pub struct EncoderLayer {
     qkv: LinearIds,

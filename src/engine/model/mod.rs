@@ -10,8 +10,8 @@
 mod embeddings;
 mod layer;
 
-use crate::kernels::{Isa, Linear, Weights};
-use crate::snapshot::{BertConfig, DType, Layout, LinearRef, NormRef, PlanStep, Snapshot, SnapshotError, TensorId};
+use crate::engine::kernels::{Isa, Linear, Weights};
+use crate::engine::snapshot::{BertConfig, DType, Layout, LinearRef, NormRef, PlanStep, Snapshot, SnapshotError, TensorId};
 
 pub use embeddings::Embeddings;
 pub use layer::EncoderLayer;
@@ -46,8 +46,8 @@ impl Dims {
         if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(ModelError::Plan(format!("hidden size {hidden} is not a multiple of {heads} heads")));
         }
-        if !(hidden / heads).is_multiple_of(crate::kernels::PANEL) {
-            return Err(ModelError::Plan(format!("head size {} is not a multiple of {}", hidden / heads, crate::kernels::PANEL)));
+        if !(hidden / heads).is_multiple_of(crate::engine::kernels::PANEL) {
+            return Err(ModelError::Plan(format!("head size {} is not a multiple of {}", hidden / heads, crate::engine::kernels::PANEL)));
         }
         Ok(Dims {
             hidden,
@@ -80,7 +80,7 @@ impl Norm {
     }
 
     pub fn apply(&self, snap: &Snapshot, xs: &mut [f32], eps: f32) {
-        crate::kernels::math::layer_norm(xs, snap.f32_data(self.gamma), snap.f32_data(self.beta), eps);
+        crate::engine::kernels::math::layer_norm(xs, snap.f32_data(self.gamma), snap.f32_data(self.beta), eps);
     }
 }
 

@@ -1,0 +1,61 @@
+//! `snapembed serve`: load the model, then run the HTTP server on $PORT, or the Lambda runtime
+//! loop when `AWS_LAMBDA_RUNTIME_API` is set.
+
+use std::time::Instant;
+
+use snapembed::engine::embedder::available_cpus;
+use snapembed::service::config::{LogFormat, ServeConfig};
+use snapembed::service::memory::MemoryGuard;
+use snapembed::service::AppState;
+use snapembed::Embedder;
+
+pub fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    config.validate().map_err(anyhow::Error::msg)?;
+    init_logging(config.log_format);
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let model = load_model(&config);
+    match &model {
+        Ok(m) => {
+            let t = m.load_times();
+            tracing::info!(
+                source = m.snapshot().source(),
+                open_ms = t.open.as_secs_f64() * 1e3,
+                tokenizer_ms = t.tokenizer.as_secs_f64() * 1e3,
+                model_ms = t.model.as_secs_f64() * 1e3,
+                kernels = m.isa().name(),
+                "snapshot loaded"
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "the model failed to load; serving as unhealthy"),
+    }
+    let threads = config.threads.unwrap_or_else(available_cpus);
+    let memory = MemoryGuard::new(config.memory_limit_mb);
+    tracing::info!(threads, memory_limit = memory.budget().limit_bytes, limit_source = memory.budget().source, lambda, "configured");
+    let state = AppState::new(model, config.limits, threads, memory);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tracing::info!(startup_ms = started.elapsed().as_secs_f64() * 1e3, "ready");
+    runtime.block_on(async {
+        if lambda {
+            snapembed::service::lambda::run(state).await.map_err(|e| anyhow::anyhow!(e))
+        } else {
+            snapembed::service::server::serve(state, config.addr()).await.map_err(anyhow::Error::from)
+        }
+    })
+}
+
+fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
+    let embedder = super::open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))?;
+    config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,16 @@
+//! The engine: text → vectors, exactly as sentence-transformers computes them.
+//! - [`snapshot`]: the file format (spec, validating reader, deterministic writer)
+//! - [`tokenizer`]: sentence-transformers' WordPiece tokenization, from the snapshot's vocabulary
+//! - [`kernels`]: the numeric core (panel matmul over int8/f32 weights, GELU, softmax, LayerNorm)
+//! - [`model`]: BERT as the snapshot's plan describes it
+//! - [`pooling`]: mean/CLS pooling and L2 normalization
+//! - [`embedder`]: [`Embedder`](embedder::Embedder), the API everything else calls
+//!
+//! Nothing here knows of HTTP, corpora or resumes.
+
+pub mod embedder;
+pub mod kernels;
+pub mod model;
+pub mod pooling;
+pub mod snapshot;
+pub mod tokenizer;
