@@ -3,6 +3,7 @@
 
 mod common;
 
+mod chunk;
 mod cli;
 mod http;
 mod lambda;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::engine::chunk::{chunk_spans, ChunkSpan, DEFAULT_OVERLAP};
 use crate::engine::kernels::Isa;
 use crate::engine::model::{Bert, ModelError, Scratch};
 use crate::engine::pooling;
@@ -171,6 +172,12 @@ impl Embedder {
     /// Tokenizes as the model does (`[CLS] … [SEP]`, truncated).
     pub fn tokenize(&self, text: &str) -> Encoding {
         self.tokenizer.encode(text)
+    }
+
+    /// Overlapping windows of `text` that each fit the model untruncated (see [`crate::engine::chunk`]).
+    pub fn chunk(&self, text: &str) -> Vec<ChunkSpan> {
+        let window = self.tokenizer.max_len() - 2; // [CLS] and [SEP]
+        chunk_spans(&self.tokenizer, text, window, DEFAULT_OVERLAP)
     }
 
     /// Embeds texts with the model's own settings; one vector per text, in order.

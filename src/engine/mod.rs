@@ -3,11 +3,13 @@
 //! - [`tokenizer`]: sentence-transformers' WordPiece tokenization, from the snapshot's vocabulary
 //! - [`kernels`]: the numeric core (panel matmul over int8/f32 weights, GELU, softmax, LayerNorm)
 //! - [`model`]: BERT as the snapshot's plan describes it
+//! - [`chunk`]: overlapping windows of a long text that each fit the model, with their spans
 //! - [`pooling`]: mean/CLS pooling and L2 normalization
 //! - [`embedder`]: [`Embedder`](embedder::Embedder), the API everything else calls
 //!
 //! Nothing here knows of HTTP, corpora or resumes.
 
+pub mod chunk;
 pub mod embedder;
 pub mod kernels;
 pub mod model;

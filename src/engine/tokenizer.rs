@@ -84,6 +84,13 @@ impl Tokenizer {
         Encoding { ids, untruncated_len }
     }
 
+    /// Word pieces of `text`, special tokens not counted and nothing truncated.
+    pub fn count_pieces(&self, text: &str) -> usize {
+        let mut pieces = Vec::new();
+        self.for_each_segment(text, &mut pieces);
+        pieces.len()
+    }
+
     /// Splits the raw text on special tokens (matched verbatim, leftmost, longest), and
     /// word-pieces the text between them. Each token's next occurrence is searched for again
     /// only once the cursor has passed it, so a text full of special tokens stays linear.
