@@ -341,6 +341,16 @@ Agile
 Kanban
 stakeholder management
 project management
+fastlane
+XCTest
+XCUITest
+Crashlytics
+Terratest
+Feast
+Semgrep
+CodeQL
+power analysis
+experiment design
 """.strip().splitlines()
 
 # Usual spelling of well-known names (the gazetteer is all lowercase).
