@@ -128,23 +128,28 @@ fn serve_connection(stream: TcpStream, events: &Events, tx: &mpsc::Sender<(Strin
     }
 }
 
-#[test]
-fn the_built_binary_answers_a_fake_runtime_api_for_every_event_kind() {
-    let names = ["apigw_v2", "function_url", "alb", "apigw_v1_stage"];
-    let (addr, responses) = fake_runtime(names.iter().map(|n| event(n)).collect());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snapembed"))
-        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+/// Lambda's own environment for a function, pointed at the fake Runtime API at `addr`.
+fn lambda_env(cmd: &mut std::process::Command, addr: &str) {
+    cmd.env("AWS_LAMBDA_RUNTIME_API", addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "snapembed")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/23/[$LATEST]test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/snapembed")
-        .env("SNAPEMBED_SNAPSHOT", snapshot_path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .env("AWS_REGION", "us-east-1")
+        .env("LAMBDA_TASK_ROOT", "/var/task")
+        .env("_HANDLER", "bootstrap");
+}
+
+/// Runs `cmd` as a function against a fake Runtime API serving `events`; returns what it posted
+/// back for each, in order: (path, body).
+fn invoke(mut cmd: std::process::Command, events: Vec<String>) -> Vec<(String, String)> {
+    let n = events.len();
+    let (addr, responses) = fake_runtime(events);
+    lambda_env(&mut cmd, &addr);
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut got = Vec::new();
-    for _ in &names {
+    for _ in 0..n {
         match responses.recv_timeout(Duration::from_secs(60)) {
             Ok(r) => got.push(r),
             Err(e) => {
@@ -155,11 +160,50 @@ fn the_built_binary_answers_a_fake_runtime_api_for_every_event_kind() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    got
+}
+
+/// A Function URL event for `method path` with a JSON body (base64-encoded when asked).
+pub fn function_url_event(method: &str, path: &str, body: Option<&str>, base64: bool) -> String {
+    use base64::Engine;
+    let mut ev: Value = serde_json::from_str(&event("function_url")).unwrap();
+    ev["rawPath"] = path.into();
+    ev["requestContext"]["http"]["path"] = path.into();
+    ev["requestContext"]["http"]["method"] = method.into();
+    match body {
+        Some(b) if base64 => {
+            ev["body"] = base64::engine::general_purpose::STANDARD.encode(b).into();
+            ev["isBase64Encoded"] = true.into();
+        }
+        Some(b) => {
+            ev["body"] = b.into();
+            ev["isBase64Encoded"] = false.into();
+        }
+        None => {
+            ev.as_object_mut().unwrap().remove("body");
+            ev["isBase64Encoded"] = false.into();
+        }
+    }
+    ev.to_string()
+}
+
+/// The status and the parsed JSON body of one posted-back Function URL / API Gateway response.
+fn payload(response: &str) -> (u64, Value) {
+    let resp: Value = serde_json::from_str(response).unwrap();
+    let body = resp["body"].as_str().unwrap_or("null");
+    (resp["statusCode"].as_u64().unwrap(), serde_json::from_str(body).unwrap())
+}
+
+#[test]
+fn the_built_binary_answers_a_fake_runtime_api_for_every_event_kind() {
+    let names = ["apigw_v2", "function_url", "alb", "apigw_v1_stage"];
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snapembed"));
+    cmd.env("SNAPEMBED_SNAPSHOT", snapshot_path());
+    let got = invoke(cmd, names.iter().map(|n| event(n)).collect());
     for (i, (path, body)) in got.iter().enumerate() {
         assert_eq!(path, &format!("/2018-06-01/runtime/invocation/req-{i}/response"), "{body}");
-        let resp: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(resp["statusCode"], 200, "{} → {body}", names[i]);
-        let payload: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+        let (status, payload) = payload(body);
+        assert_eq!(status, 200, "{} → {body}", names[i]);
         match names[i] {
             "apigw_v2" => assert_eq!(payload[0].as_array().unwrap().len(), 384),
             "function_url" => assert_eq!(payload["usage"]["prompt_tokens"], 7),
@@ -168,4 +212,53 @@ fn the_built_binary_answers_a_fake_runtime_api_for_every_event_kind() {
         }
     }
     assert!(got[2].1.contains("statusDescription"), "ALB responses carry a status description");
+}
+
+/// What `snapembed embed` prints for `text`, parsed.
+fn cli_vector(text: &str) -> Vec<f32> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snapembed"))
+        .args(["embed", "--text", text])
+        .env("SNAPEMBED_SNAPSHOT", snapshot_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The deployment artifact itself: `bootstrap` as `sam build --beta-features` made it
+/// (`SNAPEMBED_SAM_BOOTSTRAP`, set by tests/run.sh), copied alone into an empty directory as
+/// Lambda unpacks it, started with no arguments and Lambda's environment only.
+#[test]
+fn the_sam_built_bootstrap_serves_alone_in_an_empty_directory() {
+    let Some(bootstrap) = std::env::var_os("SNAPEMBED_SAM_BOOTSTRAP") else {
+        assert!(
+            std::env::var_os("SNAPEMBED_REQUIRE_SAM").is_none(),
+            "SNAPEMBED_REQUIRE_SAM is set but SNAPEMBED_SAM_BOOTSTRAP is not"
+        );
+        eprintln!("skipped: SNAPEMBED_SAM_BOOTSTRAP is not set (tests/run.sh runs sam build and sets it)");
+        return;
+    };
+    let task_root = tempfile::tempdir().unwrap();
+    let copied = task_root.path().join("bootstrap");
+    std::fs::copy(&bootstrap, &copied).unwrap();
+    let text = "Lambda ships only bootstrap";
+    let events = vec![
+        function_url_event("GET", "/health", None, false),
+        function_url_event("POST", "/embed", Some(&serde_json::json!({ "inputs": text }).to_string()), true),
+        function_url_event("GET", "/model-status", None, false),
+    ];
+    let mut cmd = std::process::Command::new(&copied);
+    cmd.current_dir(task_root.path()).env_clear().env("PATH", "/usr/bin:/bin");
+    let got = invoke(cmd, events);
+
+    let (status, health) = payload(&got[0].1);
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "healthy", "{health}");
+    let (status, vectors) = payload(&got[1].1);
+    assert_eq!(status, 200, "{vectors}");
+    let v: Vec<Vec<f32>> = serde_json::from_value(vectors).unwrap();
+    assert_eq!(v[0], cli_vector(text), "the deployed binary must give `snapembed embed`'s vector");
+    let (status, model) = payload(&got[2].1);
+    assert_eq!(status, 200, "{model}");
+    assert_eq!(model["snapshot"]["source"], "embedded", "{model}");
 }
