@@ -23,6 +23,10 @@ enum Command {
     Embed(cli::embed::EmbedArgs),
     /// Print the snapshot's header (model, settings, plan, tensors) as JSON.
     Info(cli::info::InfoArgs),
+    /// Build a corpus index from JSON Lines or CSV: chunked, embedded, memory-mappable.
+    Index(cli::index::IndexArgs),
+    /// Search a corpus index from the command line.
+    Search(cli::index::SearchArgs),
     /// Time embedding in this process (used by bench/): texts from a file, one per line.
     #[command(hide = true)]
     Bench(cli::embed::BenchArgs),
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Serve(config) => cli::serve::run(config),
         Command::Embed(args) => cli::embed::run(args),
         Command::Info(args) => cli::info::run(args),
+        Command::Index(args) => cli::index::run(args),
+        Command::Search(args) => cli::index::search(args),
         Command::Bench(args) => cli::embed::bench(args),
     };
     match result {

@@ -2,6 +2,7 @@
 //! how to compute (threads, kernels).
 
 pub mod embed;
+pub mod index;
 pub mod info;
 pub mod serve;
 

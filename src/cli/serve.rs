@@ -1,12 +1,14 @@
 //! `snapembed serve`: load the model, then run the HTTP server on $PORT, or the Lambda runtime
 //! loop when `AWS_LAMBDA_RUNTIME_API` is set.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use snapembed::engine::embedder::available_cpus;
 use snapembed::service::config::{LogFormat, ServeConfig};
 use snapembed::service::memory::MemoryGuard;
 use snapembed::service::AppState;
+use snapembed::search::{MappedIndex, Search};
 use snapembed::Embedder;
 
 pub fn run(config: ServeConfig) -> anyhow::Result<()> {
@@ -29,10 +31,14 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
         Err(e) => tracing::error!(error = %e, "the model failed to load; serving as unhealthy"),
     }
+    let corpus = load_corpus(&config, model.as_ref().ok())?;
     let threads = config.threads.unwrap_or_else(available_cpus);
     let memory = MemoryGuard::new(config.memory_limit_mb);
     tracing::info!(threads, memory_limit = memory.budget().limit_bytes, limit_source = memory.budget().source, lambda, "configured");
-    let state = AppState::new(model, config.limits, threads, memory);
+    let mut state = AppState::new(model, config.limits, threads, memory);
+    if let Some(corpus) = corpus {
+        state = state.with_corpus(corpus);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tracing::info!(startup_ms = started.elapsed().as_secs_f64() * 1e3, "ready");
     runtime.block_on(async {
@@ -47,6 +53,31 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
     let embedder = super::open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))?;
     config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))
+}
+
+/// The index named by --corpus (any defect, or a model mismatch, stops the start), else the one
+/// compiled in (skipped with a warning when it belongs to another model than --snapshot's).
+fn load_corpus(config: &ServeConfig, model: Option<&Embedder>) -> anyhow::Result<Option<Arc<dyn Search>>> {
+    let (index, explicit) = match (&config.corpus, snapembed::embedded_corpus()) {
+        (Some(path), _) => (MappedIndex::open(path).map_err(|e| anyhow::anyhow!("corpus: {e}"))?, true),
+        (None, Some(bytes)) => (MappedIndex::from_static(bytes, "embedded").map_err(|e| anyhow::anyhow!("embedded corpus: {e}"))?, false),
+        (None, None) => {
+            tracing::info!("no corpus: /search answers 503 until the server starts with --corpus FILE");
+            return Ok(None);
+        }
+    };
+    if let Some(model) = model {
+        if let Err(e) = index.check_model(model) {
+            if explicit {
+                anyhow::bail!("corpus {}: {e}", index.info().source);
+            }
+            tracing::warn!(error = %e, "the embedded corpus belongs to another model; serving without a corpus");
+            return Ok(None);
+        }
+    }
+    let info = index.info();
+    tracing::info!(source = info.source, documents = info.documents, chunks = info.chunks, load_ms = info.load_ms, "corpus loaded");
+    Ok(Some(Arc::new(index)))
 }
 
 fn init_logging(format: LogFormat) {

@@ -42,6 +42,10 @@ pub struct ServeConfig {
     /// Snapshot file to map (ignored when the binary carries an embedded snapshot and this is unset).
     #[arg(long, env = "SNAPEMBED_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
+    /// Corpus index to map for /search (built by `snapembed index`) [default: the index compiled
+    /// into the binary, if any].
+    #[arg(long, env = "SNAPEMBED_CORPUS")]
+    pub corpus: Option<PathBuf>,
     /// Address to bind.
     #[arg(long, env = "SNAPEMBED_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,

@@ -28,6 +28,11 @@ pub enum ApiError {
     MemoryPressure(String),
     #[error("the model is not loaded: {0}")]
     ModelUnavailable(String),
+    #[error(
+        "no corpus is loaded: build one with `snapembed index CORPUS -o FILE`, then start the server with \
+         --corpus FILE (or SNAPEMBED_CORPUS=FILE)"
+    )]
+    NoCorpus,
     #[error("internal error")]
     Internal(String),
 }
@@ -50,6 +55,7 @@ impl ApiError {
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             ApiError::MemoryPressure(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::ModelUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::NoCorpus => (StatusCode::SERVICE_UNAVAILABLE, "no_corpus"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

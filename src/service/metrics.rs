@@ -18,6 +18,19 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let s = elapsed.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += s;
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     /// (route, method, status) → count.
@@ -26,6 +39,8 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     texts: AtomicU64,
     tokens: AtomicU64,
+    /// Corpus searches (from /search and the webhook): embedding + scan time.
+    searches: Mutex<Histogram>,
 }
 
 impl Metrics {
@@ -34,21 +49,19 @@ impl Metrics {
             *m.entry((route.to_owned(), method.to_owned(), status)).or_default() += 1;
         }
         if let Ok(mut m) = self.latency.lock() {
-            let h = m.entry(route.to_owned()).or_default();
-            let s = elapsed.as_secs_f64();
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if s <= *b {
-                    h.counts[i] += 1;
-                }
-            }
-            h.count += 1;
-            h.sum += s;
+            m.entry(route.to_owned()).or_default().observe(elapsed);
         }
     }
 
     pub fn record_embedded(&self, texts: usize, tokens: usize) {
         self.texts.fetch_add(texts as u64, Ordering::Relaxed);
         self.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
+    }
+
+    pub fn record_search(&self, elapsed: Duration) {
+        if let Ok(mut h) = self.searches.lock() {
+            h.observe(elapsed);
+        }
     }
 
     /// The exposition text; `gauges` are (name, help, value) read at scrape time.
@@ -73,6 +86,15 @@ impl Metrics {
                 let _ = writeln!(out, "snapembed_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
             }
         }
+        if let Ok(h) = self.searches.lock() {
+            let name = "snapembed_search_duration_seconds";
+            let _ = write!(out, "# HELP snapembed_searches_total Corpus searches answered.\n# TYPE snapembed_searches_total counter\nsnapembed_searches_total {}\n", h.count);
+            let _ = write!(out, "# HELP {name} Corpus search latency: query embedding and scan.\n# TYPE {name} histogram\n");
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum, h.count);
+        }
         for (name, help, v) in [
             ("snapembed_embedded_texts_total", "Texts embedded.", self.texts.load(Ordering::Relaxed)),
             ("snapembed_embedded_tokens_total", "Tokens embedded, special tokens included.", self.tokens.load(Ordering::Relaxed)),
@@ -96,11 +118,14 @@ mod tests {
         m.record_request("/embed", "POST", 200, Duration::from_millis(7));
         m.record_request("/embed", "POST", 200, Duration::from_millis(70));
         m.record_embedded(3, 42);
+        m.record_search(Duration::from_millis(3));
         let text = m.render(&[("snapembed_rss_bytes", "RSS.", 1.0)]);
         assert!(text.contains("snapembed_http_requests_total{route=\"/embed\",method=\"POST\",status=\"200\"} 2"));
         assert!(text.contains("le=\"0.01\"} 1"), "{text}");
         assert!(text.contains("le=\"0.1\"} 2"));
         assert!(text.contains("snapembed_embedded_tokens_total 42"));
         assert!(text.contains("snapembed_rss_bytes 1"));
+        assert!(text.contains("snapembed_searches_total 1"));
+        assert!(text.contains("snapembed_search_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
     }
 }

@@ -1,5 +1,6 @@
 //! The service: `app(state)` builds the one router that the server, the Lambda adapter and the
-//! tests all use. Handlers live in `embed` (model work) and `ops` (health and status); bodies in
+//! tests all use. Handlers live in `embed` (model work), `search` (corpus search) and `ops`
+//! (health and status); bodies in
 //! `types`; the error shape in `error`. Around it: `config` (flags and limits), `memory` (the
 //! memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda
 //! runtime adapter).
@@ -11,6 +12,7 @@ pub mod lambda;
 pub mod memory;
 pub mod metrics;
 mod ops;
+pub mod search;
 pub mod server;
 pub mod types;
 
@@ -50,6 +52,8 @@ pub struct Inner {
     /// Requests admitted (running or queued for compute); past this, 429.
     pub inflight: Semaphore,
     pub started: SystemTime,
+    /// The corpus `/search` answers from (`None`: /search is a 503 saying how to give one).
+    pub corpus: Option<Arc<dyn crate::search::Search>>,
 }
 
 impl AppState {
@@ -64,7 +68,17 @@ impl AppState {
             compute_permits: threads,
             inflight: Semaphore::new(limits.max_inflight),
             started: SystemTime::now(),
+            corpus: None,
         }))
+    }
+
+    /// Serves `/search` from `corpus`. Call before the state is shared (cloned).
+    pub fn with_corpus(mut self, corpus: Arc<dyn crate::search::Search>) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.corpus = Some(corpus),
+            None => tracing::error!("with_corpus called on a shared AppState; the corpus is not set"),
+        }
+        self
     }
 }
 
@@ -80,6 +94,7 @@ pub fn app(state: AppState) -> Router {
         .route("/embed", post(embed::embed))
         .route("/v1/embeddings", post(embed::openai))
         .route("/similarity", post(embed::similarity))
+        .route("/search", post(search::search))
         .route("/health", get(ops::health))
         .route("/model-status", get(ops::model_status))
         .route("/memory-status", get(ops::memory_status))

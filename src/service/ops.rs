@@ -29,6 +29,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "status": status,
         "model_loaded": state.model.is_ok(),
         "model_error": state.model.as_ref().err(),
+        "corpus": corpus(&state),
         "timestamp": timestamp(),
     });
     (code, Json(body))
@@ -36,7 +37,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
     let m = match &state.model {
-        Err(e) => return Json(json!({"loaded": false, "error": e})),
+        Err(e) => return Json(json!({"loaded": false, "error": e, "corpus": corpus(&state)})),
         Ok(m) => m,
     };
     let h = m.header();
@@ -61,7 +62,13 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
         "pooling": h.embedding.pooling,
         "normalize": h.embedding.normalize,
         "kernels": m.isa().name(),
+        "corpus": corpus(&state),
     }))
+}
+
+/// The loaded corpus (documents, chunks, checksum, load time, source), or null.
+fn corpus(state: &AppState) -> Value {
+    json!(state.corpus.as_ref().map(|c| c.info()))
 }
 
 pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
@@ -83,7 +90,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Value> {
             "max_inflight": l.max_inflight,
             "concurrent_jobs": state.compute_permits,
         },
-        "endpoints": ["POST /embed", "POST /v1/embeddings", "POST /similarity", "GET /health", "GET /model-status",
+        "endpoints": ["POST /embed", "POST /v1/embeddings", "POST /similarity", "POST /search", "GET /health", "GET /model-status",
                       "GET /memory-status", "GET /info", "GET /metrics"],
     }))
 }

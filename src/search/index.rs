@@ -1,0 +1,535 @@
+//! Opens an index: maps the file (or borrows bytes compiled into the binary), validates it once,
+//! and answers searches from the mapping without copying it. The only `unsafe` is the mapping.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use memmap2::Mmap;
+
+use super::format::*;
+use super::scan::{dot_f16, dot_i8, QueryVector};
+use super::{CorpusInfo, Search, SearchError, SearchHit, SearchParams};
+use crate::Embedder;
+
+/// Snippets are the best chunk's text, cut to about this many characters at a word boundary.
+pub const SNIPPET_CHARS: usize = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot open index {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a snapembed index (bad magic bytes)")]
+    BadMagic,
+    #[error("index format version {found} is not supported (this build reads 1..={supported}); rebuild it with `snapembed index`")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("index is truncated: {needed} bytes needed, {len} present")]
+    Truncated { needed: u64, len: u64 },
+    #[error("index has {extra} unexpected trailing bytes")]
+    TrailingBytes { extra: u64 },
+    #[error("index header checksum mismatch (file corrupted)")]
+    HeaderChecksum,
+    #[error("index header cannot be decoded")]
+    HeaderDecode(#[source] bincode::error::DecodeError),
+    #[error("index data checksum mismatch (file corrupted): expected {expected:#010x}, found {found:#010x}")]
+    DataChecksum { expected: u32, found: u32 },
+    #[error("index section {0} is missing")]
+    MissingSection(String),
+    #[error("index section {name}: offset {offset} is not a multiple of {ALIGNMENT}")]
+    Misaligned { name: String, offset: u64 },
+    #[error("index section {name}: bytes {offset}..{end} lie outside the {data_len}-byte data section")]
+    OutOfBounds { name: String, offset: u64, end: u64, data_len: u64 },
+    #[error("index section {name} is {nbytes} bytes, {expected} expected")]
+    SectionSize { name: String, expected: u64, nbytes: u64 },
+    #[error("index section {name} is inconsistent: {reason}")]
+    BadTable { name: &'static str, reason: &'static str },
+    #[error("embedded index bytes are not {ALIGNMENT}-byte aligned")]
+    UnalignedStatic,
+    #[error(
+        "the index was built with model {index_model} (snapshot checksum {index_checksum:#010x}) but the server runs \
+         {model} ({checksum:#010x}); rebuild it with `snapembed index` against this model"
+    )]
+    ModelMismatch { index_model: String, index_checksum: u32, model: String, checksum: u32 },
+}
+
+enum Bytes {
+    Mapped(Mmap),
+    Static(&'static [u8]),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Static(s) => s,
+        }
+    }
+}
+
+/// Byte ranges of every section in the file, resolved once.
+struct Sections {
+    doc_chunks: Range<usize>,
+    id_offsets: Range<usize>,
+    ids: Range<usize>,
+    text_offsets: Range<usize>,
+    text: Range<usize>,
+    meta_offsets: Range<usize>,
+    meta: Range<usize>,
+    spans: Range<usize>,
+    v8: Range<usize>,
+    scale: Range<usize>,
+    v16: Range<usize>,
+    term_offsets: Range<usize>,
+    terms: Range<usize>,
+    posting_offsets: Range<usize>,
+    postings: Range<usize>,
+}
+
+/// A validated, mapped index.
+pub struct MappedIndex {
+    bytes: Bytes,
+    header: IndexHeader,
+    s: Sections,
+    source: String,
+    load_ms: f64,
+}
+
+impl MappedIndex {
+    /// Maps `path` and validates it, including the data checksum.
+    pub fn open(path: &Path) -> Result<MappedIndex, IndexError> {
+        let t = Instant::now();
+        let open_err = |source| IndexError::Open { path: path.to_owned(), source };
+        let file = File::open(path).map_err(open_err)?;
+        // SAFETY: read-only mapping of an immutable build artifact (written to a temporary file
+        // and renamed into place, never rewritten); a file truncated by another process while
+        // mapped would fault, the documented limit of memory-mapping, as for the snapshot.
+        let map = unsafe { Mmap::map(&file) }.map_err(open_err)?;
+        Self::validate(Bytes::Mapped(map), path.display().to_string(), t)
+    }
+
+    /// Validates bytes that live for the whole program (an index compiled into the binary),
+    /// starting at an `ALIGNMENT`-aligned address.
+    pub fn from_static(bytes: &'static [u8], source: &str) -> Result<MappedIndex, IndexError> {
+        let t = Instant::now();
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGNMENT) {
+            return Err(IndexError::UnalignedStatic);
+        }
+        Self::validate(Bytes::Static(bytes), source.to_owned(), t)
+    }
+
+    fn validate(bytes: Bytes, source: String, started: Instant) -> Result<MappedIndex, IndexError> {
+        let all: &[u8] = &bytes;
+        let (header, data_start) = parse_header(all)?;
+        let found = crc32fast::hash(&all[data_start..]);
+        if found != header.data_crc32 {
+            return Err(IndexError::DataChecksum { expected: header.data_crc32, found });
+        }
+        let s = resolve_sections(&header, data_start)?;
+        let index = MappedIndex { bytes, header, s, source, load_ms: 0.0 };
+        index.check_tables()?;
+        Ok(MappedIndex { load_ms: started.elapsed().as_secs_f64() * 1e3, ..index })
+    }
+
+    pub fn header(&self) -> &IndexHeader {
+        &self.header
+    }
+
+    pub fn documents(&self) -> usize {
+        self.header.documents as usize
+    }
+
+    pub fn chunks(&self) -> usize {
+        self.header.chunks as usize
+    }
+
+    fn dims(&self) -> usize {
+        self.header.model.dimensions as usize
+    }
+
+    /// Size of the whole file in bytes.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn u32s(&self, r: &Range<usize>) -> &[u32] {
+        // Sections start at multiples of ALIGNMENT from a page-aligned (or 64-byte-aligned
+        // static) base and their sizes were checked, so the casts cannot fail.
+        bytemuck::cast_slice(&self.bytes[r.clone()])
+    }
+
+    fn u64s(&self, r: &Range<usize>) -> &[u64] {
+        bytemuck::cast_slice(&self.bytes[r.clone()])
+    }
+
+    fn blob(&self, offsets: &Range<usize>, blob: &Range<usize>, i: usize) -> &[u8] {
+        let off = self.u64s(offsets);
+        &self.bytes[blob.clone()][off[i] as usize..off[i + 1] as usize]
+    }
+
+    fn str_at(&self, offsets: &Range<usize>, blob: &Range<usize>, i: usize) -> &str {
+        // The writer stores only `str`s and the checksum matched; a lossy view keeps a forged
+        // file from failing a request.
+        std::str::from_utf8(self.blob(offsets, blob, i)).unwrap_or("\u{fffd}")
+    }
+
+    pub fn id(&self, doc: usize) -> &str {
+        self.str_at(&self.s.id_offsets, &self.s.ids, doc)
+    }
+
+    pub fn text(&self, doc: usize) -> &str {
+        self.str_at(&self.s.text_offsets, &self.s.text, doc)
+    }
+
+    pub fn metadata(&self, doc: usize) -> serde_json::Value {
+        serde_json::from_slice(self.blob(&self.s.meta_offsets, &self.s.meta, doc)).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The chunks of document `doc`.
+    pub fn doc_chunks(&self, doc: usize) -> Range<usize> {
+        let c = self.u32s(&self.s.doc_chunks);
+        c[doc] as usize..c[doc + 1] as usize
+    }
+
+    /// Byte span of chunk `chunk` in its document's text.
+    pub fn span(&self, chunk: usize) -> Range<usize> {
+        let s = self.u32s(&self.s.spans);
+        s[2 * chunk] as usize..s[2 * chunk + 1] as usize
+    }
+
+    fn v8(&self) -> &[i8] {
+        bytemuck::cast_slice(&self.bytes[self.s.v8.clone()])
+    }
+
+    fn scales(&self) -> &[f32] {
+        bytemuck::cast_slice(&self.bytes[self.s.scale.clone()])
+    }
+
+    /// The rescoring vector of a chunk.
+    pub fn vector_f16(&self, chunk: usize) -> &[half::f16] {
+        let all: &[u16] = bytemuck::cast_slice(&self.bytes[self.s.v16.clone()]);
+        let row = &all[chunk * self.dims()..(chunk + 1) * self.dims()];
+        // SAFETY: `half::f16` is `repr(transparent)` over `u16`, so the slices have one layout.
+        unsafe { std::slice::from_raw_parts(row.as_ptr().cast::<half::f16>(), row.len()) }
+    }
+
+    /// Documents whose metadata passes `filter` (`None`: no filter).
+    fn filter_mask(&self, params: &SearchParams) -> Option<Vec<bool>> {
+        let filter = params.filter.as_ref().filter(|f| !f.is_empty())?;
+        let mut mask = vec![true; self.documents()];
+        let term_off = self.u64s(&self.s.term_offsets);
+        let terms = term_off.len() - 1;
+        let post_off = self.u64s(&self.s.posting_offsets);
+        let postings = self.u32s(&self.s.postings);
+        for (key, value) in filter {
+            let mut any = vec![false; self.documents()];
+            for v in value.values() {
+                let wanted = term(key, v);
+                let found = binary_search(terms, |i| self.blob(&self.s.term_offsets, &self.s.terms, i).cmp(wanted.as_bytes()));
+                if let Some(t) = found {
+                    for &d in &postings[post_off[t] as usize..post_off[t + 1] as usize] {
+                        any[d as usize] = true;
+                    }
+                }
+            }
+            mask.iter_mut().zip(any).for_each(|(m, a)| *m &= a);
+        }
+        Some(mask)
+    }
+
+    /// Every table's internal consistency: what the checksum cannot promise for a forged file.
+    fn check_tables(&self) -> Result<(), IndexError> {
+        let (docs, chunks) = (self.documents(), self.chunks());
+        let bad = |name, reason| Err(IndexError::BadTable { name, reason });
+        let dc = self.u32s(&self.s.doc_chunks);
+        if dc[0] != 0 || dc[docs] as usize != chunks || dc.windows(2).any(|w| w[0] >= w[1]) {
+            return bad(section::DOC_CHUNKS, "chunk ranges must start at 0, grow, and end at the chunk count");
+        }
+        for (name, off, blob) in [
+            (section::ID_OFFSETS, &self.s.id_offsets, &self.s.ids),
+            (section::TEXT_OFFSETS, &self.s.text_offsets, &self.s.text),
+            (section::META_OFFSETS, &self.s.meta_offsets, &self.s.meta),
+            (section::TERM_OFFSETS, &self.s.term_offsets, &self.s.terms),
+        ] {
+            let o = self.u64s(off);
+            if o.first() != Some(&0) || o.last().copied() != Some(blob.len() as u64) || o.windows(2).any(|w| w[0] > w[1]) {
+                return bad(name, "offsets must start at 0, not decrease, and end at the blob's size");
+            }
+        }
+        let text_off = self.u64s(&self.s.text_offsets);
+        for d in 0..docs {
+            let len = (text_off[d + 1] - text_off[d]) as usize;
+            if self.doc_chunks(d).any(|c| {
+                let r = self.span(c);
+                r.start > r.end || r.end > len
+            }) {
+                return bad(section::SPANS, "a chunk span lies outside its document's text");
+            }
+        }
+        let po = self.u64s(&self.s.posting_offsets);
+        let postings = self.u32s(&self.s.postings);
+        if po.len() != self.u64s(&self.s.term_offsets).len()
+            || po.first() != Some(&0)
+            || po.last().copied() != Some(postings.len() as u64)
+            || po.windows(2).any(|w| w[0] > w[1])
+        {
+            return bad(section::POSTING_OFFSETS, "one posting list per term, offsets within the postings");
+        }
+        if postings.iter().any(|&d| d as usize >= docs) {
+            return bad(section::POSTINGS, "a posting names a document that does not exist");
+        }
+        Ok(())
+    }
+
+    fn hit(&self, doc: usize, chunk: usize, score: f32) -> SearchHit {
+        let text = self.text(doc);
+        let r = self.span(chunk);
+        // Spans were checked against the text's length; a forged one off a char boundary
+        // yields an empty snippet rather than a panic.
+        let chunk_text = text.get(r.clone()).unwrap_or("");
+        let start = text.get(..r.start).map_or(0, |t| t.chars().count());
+        let end = start + chunk_text.chars().count();
+        SearchHit { id: self.id(doc).to_owned(), score, snippet: snippet(chunk_text), span: [start, end], metadata: self.metadata(doc) }
+    }
+
+    /// Exact search from the f16 vectors only (every chunk rescored): the reference the fast
+    /// path is measured against.
+    pub fn search_exhaustive(&self, queries: &[Vec<f32>], params: &SearchParams) -> Vec<SearchHit> {
+        let mask = self.filter_mask(params);
+        let docs: Vec<usize> = (0..self.documents()).filter(|&d| mask.as_ref().is_none_or(|m| m[d])).collect();
+        self.rescore(queries, &docs, params)
+    }
+
+    /// Exact scores of `docs`' chunks; the best `top_k` documents above `min_score`.
+    fn rescore(&self, queries: &[Vec<f32>], docs: &[usize], params: &SearchParams) -> Vec<SearchHit> {
+        let mut scored: Vec<(f32, usize, usize)> = docs
+            .iter()
+            .map(|&d| {
+                let mut best = (f32::NEG_INFINITY, d, usize::MAX);
+                for c in self.doc_chunks(d) {
+                    let row = self.vector_f16(c);
+                    for q in queries {
+                        let s = dot_f16(q, row);
+                        if s > best.0 {
+                            best = (s, d, c);
+                        }
+                    }
+                }
+                best
+            })
+            .filter(|(s, _, _)| params.min_score.is_none_or(|m| *s >= m))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.truncate(params.top_k());
+        scored.into_iter().map(|(s, d, c)| self.hit(d, c, s)).collect()
+    }
+}
+
+/// Candidate documents re-ranked exactly per search: `RESCORE_FACTOR · top_k + RESCORE_EXTRA`.
+/// The int8 score is within ~0.01 of the exact one; on the labelled queries this many
+/// candidates give the exact top 10 (tests/search.rs measures recall against exact search).
+const RESCORE_FACTOR: usize = 4;
+const RESCORE_EXTRA: usize = 16;
+/// Below `min_score` by more than this, an int8 score cannot belong to a passing document.
+const QUANT_MARGIN: f32 = 0.05;
+
+impl Search for MappedIndex {
+    fn info(&self) -> CorpusInfo {
+        CorpusInfo {
+            documents: self.header.documents,
+            chunks: self.header.chunks,
+            checksum: format!("crc32:{:08x}", self.header.data_crc32),
+            source: self.source.clone(),
+            bytes: self.len() as u64,
+            load_ms: self.load_ms,
+            model: self.header.model.name.clone(),
+            scheme: self.header.scheme.clone(),
+        }
+    }
+
+    fn check_model(&self, model: &Embedder) -> Result<(), SearchError> {
+        let h = model.header();
+        let m = &self.header.model;
+        if m.name != h.model.name || m.checksum != h.data_crc32 || m.dimensions as usize != model.dimensions() {
+            return Err(IndexError::ModelMismatch {
+                index_model: m.name.clone(),
+                index_checksum: m.checksum,
+                model: h.model.name.clone(),
+                checksum: h.data_crc32,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn search(&self, queries: &[Vec<f32>], params: &SearchParams) -> Result<Vec<SearchHit>, SearchError> {
+        let dims = self.dims();
+        if let Some(q) = queries.iter().find(|q| q.len() != dims) {
+            return Err(SearchError::InvalidParam { field: "query".into(), reason: format!("vector has {} dimensions, the index {dims}", q.len()) });
+        }
+        let qs: Vec<QueryVector> = queries.iter().map(|q| QueryVector::new(q)).collect();
+        let mask = self.filter_mask(params);
+        let (v8, scales) = (self.v8(), self.scales());
+        let dc = self.u32s(&self.s.doc_chunks);
+        // The int8 pass: each document's best chunk score over every query vector.
+        let mut approx: Vec<(f32, u32)> = Vec::with_capacity(self.documents());
+        for d in 0..self.documents() {
+            if mask.as_ref().is_some_and(|m| !m[d]) {
+                continue;
+            }
+            let mut best = f32::NEG_INFINITY;
+            for c in dc[d] as usize..dc[d + 1] as usize {
+                let row = &v8[c * dims..(c + 1) * dims];
+                for q in &qs {
+                    best = best.max(dot_i8(&q.q8, row) as f32 * (q.scale * scales[c]));
+                }
+            }
+            approx.push((best, d as u32));
+        }
+        if let Some(m) = params.min_score {
+            approx.retain(|(s, _)| *s >= m - QUANT_MARGIN);
+        }
+        let keep = (RESCORE_FACTOR * params.top_k() + RESCORE_EXTRA).min(approx.len());
+        if keep < approx.len() {
+            approx.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            approx.truncate(keep);
+        }
+        let docs: Vec<usize> = approx.iter().map(|(_, d)| *d as usize).collect();
+        Ok(self.rescore(queries, &docs, params))
+    }
+}
+
+/// The chunk's text, cut at a word boundary near `SNIPPET_CHARS` with an ellipsis.
+fn snippet(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(SNIPPET_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => {
+            let head = &text[..cut];
+            let head = head.rfind(char::is_whitespace).map_or(head, |i| &head[..i]);
+            format!("{}…", head.trim_end())
+        }
+    }
+}
+
+fn binary_search(n: usize, cmp: impl Fn(usize) -> std::cmp::Ordering) -> Option<usize> {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match cmp(mid) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
+
+fn parse_header(all: &[u8]) -> Result<(IndexHeader, usize), IndexError> {
+    let len = all.len() as u64;
+    if all.len() >= MAGIC.len() && all[..MAGIC.len()] != MAGIC {
+        return Err(IndexError::BadMagic);
+    }
+    if all.len() < PREAMBLE_LEN {
+        return Err(IndexError::Truncated { needed: PREAMBLE_LEN as u64, len });
+    }
+    let word = |i: usize| u32::from_le_bytes([all[i], all[i + 1], all[i + 2], all[i + 3]]);
+    let version = word(8);
+    if version == 0 || version > FORMAT_VERSION {
+        return Err(IndexError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let header_end = PREAMBLE_LEN + word(12) as usize;
+    if all.len() < header_end {
+        return Err(IndexError::Truncated { needed: header_end as u64, len });
+    }
+    let header_bytes = &all[PREAMBLE_LEN..header_end];
+    if crc32fast::hash(header_bytes) != word(16) {
+        return Err(IndexError::HeaderChecksum);
+    }
+    let (header, _): (IndexHeader, usize) =
+        bincode::serde::decode_from_slice(header_bytes, bincode::config::standard()).map_err(IndexError::HeaderDecode)?;
+    let data_start = align_up(header_end);
+    let needed = (data_start as u64).saturating_add(header.data_len);
+    if len < needed {
+        return Err(IndexError::Truncated { needed, len });
+    }
+    if len > needed {
+        return Err(IndexError::TrailingBytes { extra: len - needed });
+    }
+    Ok((header, data_start))
+}
+
+fn resolve_sections(h: &IndexHeader, data_start: usize) -> Result<Sections, IndexError> {
+    let (docs, chunks, dims) = (h.documents, h.chunks, h.model.dimensions as u64);
+    let find = |name: &'static str, expected: Option<u64>, unit: u64| -> Result<Range<usize>, IndexError> {
+        let s = h.sections.iter().find(|s| s.name == name).ok_or_else(|| IndexError::MissingSection(name.to_owned()))?;
+        if !s.offset.is_multiple_of(ALIGNMENT as u64) {
+            return Err(IndexError::Misaligned { name: name.to_owned(), offset: s.offset });
+        }
+        let end = s.offset.saturating_add(s.nbytes);
+        if end > h.data_len {
+            return Err(IndexError::OutOfBounds { name: name.to_owned(), offset: s.offset, end, data_len: h.data_len });
+        }
+        let size_ok = match expected {
+            Some(e) => s.nbytes == e,
+            None => s.nbytes.is_multiple_of(unit) && s.nbytes >= unit,
+        };
+        if !size_ok {
+            return Err(IndexError::SectionSize { name: name.to_owned(), expected: expected.unwrap_or(unit), nbytes: s.nbytes });
+        }
+        Ok(data_start + s.offset as usize..data_start + end as usize)
+    };
+    let offsets = Some(8 * (docs + 1));
+    let blob = |name| find(name, None, 1).or_else(|e| match e {
+        // An empty blob (say, no metadata at all) is a valid zero-length section.
+        IndexError::SectionSize { nbytes: 0, .. } => Ok(0..0),
+        e => Err(e),
+    });
+    let term_offsets = find(section::TERM_OFFSETS, None, 8)?;
+    let terms = (term_offsets.len() / 8) as u64;
+    Ok(Sections {
+        doc_chunks: find(section::DOC_CHUNKS, Some(4 * (docs + 1)), 4)?,
+        id_offsets: find(section::ID_OFFSETS, offsets, 8)?,
+        ids: blob(section::IDS)?,
+        text_offsets: find(section::TEXT_OFFSETS, offsets, 8)?,
+        text: blob(section::TEXT)?,
+        meta_offsets: find(section::META_OFFSETS, offsets, 8)?,
+        meta: blob(section::META)?,
+        spans: find(section::SPANS, Some(8 * chunks), 8)?,
+        v8: find(section::VECTORS_I8, Some(chunks * dims), 1)?,
+        scale: find(section::VECTORS_SCALE, Some(4 * chunks), 4)?,
+        v16: find(section::VECTORS_F16, Some(2 * chunks * dims), 2)?,
+        term_offsets,
+        terms: blob(section::TERMS)?,
+        posting_offsets: find(section::POSTING_OFFSETS, Some(8 * terms), 8)?,
+        postings: find(section::POSTINGS, None, 4).or_else(|e| match e {
+            IndexError::SectionSize { nbytes: 0, .. } => Ok(0..0),
+            e => Err(e),
+        })?,
+    })
+}
+
+impl std::fmt::Debug for MappedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedIndex").field("source", &self.source).field("documents", &self.header.documents).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_cut_at_a_word_boundary() {
+        assert_eq!(snippet("  short text "), "short text");
+        let long = "word ".repeat(100);
+        let s = snippet(&long);
+        assert!(s.ends_with("word…") && s.chars().count() <= SNIPPET_CHARS + 1, "{s}");
+    }
+}

@@ -1,0 +1,214 @@
+//! Search over a corpus: the request/response types every backend shares, the [`Search`]
+//! trait, and [`run`], which turns query text into hits with the [`Embedder`].
+//! - [`corpus`]: reading JSON Lines / CSV corpora, with per-line problems counted and reported
+//! - [`builder`]: documents → chunks → vectors → index bytes, deterministically
+//! - [`format`]: the mapped index file format (spec)
+//! - [`index`]: the validating reader of that format and its [`Search`] implementation
+//! - [`scan`]: the int8 scan kernel and f16 rescoring
+//! - [`writer`]: lays out the index file deterministically
+//!
+//! Knows nothing of HTTP; the service maps [`SearchError`] to statuses.
+
+pub mod builder;
+pub mod corpus;
+pub mod format;
+pub mod index;
+pub mod scan;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{EmbedOptions, Embedder};
+
+pub use index::{IndexError, MappedIndex};
+
+/// Most hits one search returns.
+pub const MAX_TOP_K: usize = 100;
+pub const DEFAULT_TOP_K: usize = 5;
+
+/// A metadata value a filter accepts: one value, or a list meaning any of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FilterValue {
+    AnyOf(Vec<serde_json::Value>),
+    One(serde_json::Value),
+}
+
+impl FilterValue {
+    pub fn values(&self) -> &[serde_json::Value] {
+        match self {
+            FilterValue::AnyOf(v) => v,
+            FilterValue::One(v) => std::slice::from_ref(v),
+        }
+    }
+}
+
+/// Metadata filter: every key must match (exactly; a list means any of its values).
+pub type Filter = BTreeMap<String, FilterValue>;
+
+/// How to search, whatever the query: what the HTTP API, the CLI and the Tally webhook share.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// Hits to return, 1..=100 (default 5).
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    /// Leave out hits scoring below this cosine (-1..=1).
+    #[serde(default)]
+    pub min_score: Option<f32>,
+}
+
+impl SearchParams {
+    pub fn top_k(&self) -> usize {
+        self.top_k.unwrap_or(DEFAULT_TOP_K)
+    }
+
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<(), SearchError> {
+        let invalid = |field: &str, reason: String| Err(SearchError::InvalidParam { field: field.to_owned(), reason });
+        if let Some(k) = self.top_k {
+            if k == 0 || k > MAX_TOP_K {
+                return invalid("top_k", format!("must be between 1 and {MAX_TOP_K}, got {k}"));
+            }
+        }
+        if let Some(s) = self.min_score {
+            if !(-1.0..=1.0).contains(&s) {
+                return invalid("min_score", format!("must be between -1 and 1 (a cosine), got {s}"));
+            }
+        }
+        for (key, value) in self.filter.iter().flatten() {
+            let values = value.values();
+            if values.is_empty() {
+                return invalid(&format!("filter.{key}"), "an empty list matches nothing".into());
+            }
+            if values.iter().any(|v| v.is_object() || v.is_array()) {
+                return invalid(&format!("filter.{key}"), "must be a string, number, boolean or null, or a list of them".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `POST /search` and `snapembed search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchRequest {
+    pub query: String,
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub min_score: Option<f32>,
+}
+
+impl SearchRequest {
+    pub fn into_parts(self) -> (String, SearchParams) {
+        (self.query, SearchParams { top_k: self.top_k, filter: self.filter, min_score: self.min_score })
+    }
+}
+
+/// One document, with its best chunk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    /// Cosine similarity of the query and the best chunk.
+    pub score: f32,
+    /// The best chunk's text (shortened to about `SNIPPET_CHARS`).
+    pub snippet: String,
+    /// The best chunk's span in the document's text, in characters (Unicode scalar values).
+    pub span: [usize; 2],
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    pub results: Vec<SearchHit>,
+    pub took_ms: f64,
+}
+
+/// What `/health` and `/model-status` report about a loaded corpus.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CorpusInfo {
+    pub documents: u64,
+    pub chunks: u64,
+    /// The index's data checksum, `crc32:xxxxxxxx`.
+    pub checksum: String,
+    /// A path, or `embedded`.
+    pub source: String,
+    pub bytes: u64,
+    pub load_ms: f64,
+    pub model: String,
+    pub scheme: String,
+}
+
+/// A corpus that answers searches. The mapped index implements it; a PostgreSQL + pgvector
+/// backend can too (issue 10): queries arrive as vectors, embedded by this process's model,
+/// and hits leave in the shared shape. Calls run on a blocking thread, so an implementation
+/// may block.
+pub trait Search: Send + Sync {
+    fn info(&self) -> CorpusInfo;
+    /// The best documents for any of `queries` (unit vectors from the index's model; a long
+    /// query gives several), one hit per document, best first. `params` are validated.
+    fn search(&self, queries: &[Vec<f32>], params: &SearchParams) -> Result<Vec<SearchHit>, SearchError>;
+    /// Refuses a model other than the one the corpus was embedded with.
+    fn check_model(&self, model: &Embedder) -> Result<(), SearchError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("{field} {reason}")]
+    InvalidParam { field: String, reason: String },
+    #[error("query must not be empty")]
+    EmptyQuery,
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("embedding the query failed")]
+    Embed(#[from] crate::EmbedError),
+}
+
+/// Where a long text is cut into overlapping windows that each fit the model: byte ranges.
+pub fn chunk_spans(model: &Embedder, text: &str) -> Vec<Range<usize>> {
+    // TODO(rebase): Embedder::chunk lands on main at ~16:35 UTC; until then one window per text.
+    let _ = model;
+    vec![0..text.len()]
+}
+
+/// Embeds `text` (chunked like a document when long) and searches `backend` with it; the
+/// matches of all chunks merge, best score per document. Runs on the calling thread.
+pub fn run(model: &Embedder, backend: &dyn Search, text: &str, params: &SearchParams) -> Result<SearchResponse, SearchError> {
+    let started = Instant::now();
+    params.validate()?;
+    if text.trim().is_empty() {
+        return Err(SearchError::EmptyQuery);
+    }
+    let pieces: Vec<&str> = chunk_spans(model, text).into_iter().filter_map(|r| text.get(r)).collect();
+    let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(1), ..Default::default() };
+    let queries = model.embed_with(&pieces, options)?;
+    let results = backend.search(&queries, params)?;
+    Ok(SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: serde_json::Value) -> SearchParams {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let err = |v| params(v).validate().unwrap_err().to_string();
+        assert!(err(serde_json::json!({"top_k": 0})).starts_with("top_k "));
+        assert!(err(serde_json::json!({"top_k": 101})).starts_with("top_k "));
+        assert!(err(serde_json::json!({"min_score": 1.5})).starts_with("min_score "));
+        assert!(err(serde_json::json!({"filter": {"tags": []}})).starts_with("filter.tags "));
+        assert!(err(serde_json::json!({"filter": {"a": {"b": 1}}})).starts_with("filter.a "));
+        assert!(params(serde_json::json!({"top_k": 100, "min_score": -1, "filter": {"a": ["x", 1]}})).validate().is_ok());
+    }
+}

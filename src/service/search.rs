@@ -1,0 +1,53 @@
+//! `POST /search`, and [`search_text`], which the Tally webhook shares: admission (429), memory
+//! pressure (503), one compute permit, then embed + scan on a blocking thread.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::Json;
+
+use super::error::{ApiError, ApiJson};
+use super::AppState;
+use crate::search::{SearchError, SearchParams, SearchRequest, SearchResponse};
+use crate::service::memory::Pressure;
+
+pub async fn search(State(state): State<AppState>, ApiJson(req): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
+    let (query, params) = req.into_parts();
+    Ok(Json(search_text(&state, query, params).await?))
+}
+
+/// Searches the loaded corpus with `text`; a long text is chunked like a document and its
+/// chunks' matches merged (best score per document).
+pub(crate) async fn search_text(state: &AppState, text: String, req: SearchParams) -> Result<SearchResponse, ApiError> {
+    req.validate().map_err(map_error)?;
+    if text.trim().is_empty() {
+        return Err(map_error(SearchError::EmptyQuery));
+    }
+    let max = state.limits.max_text_chars;
+    if text.len() > max && text.chars().count() > max {
+        return Err(ApiError::TooLarge(format!("query has {} characters, at most {max} allowed", text.chars().count())));
+    }
+    let corpus = state.corpus.clone().ok_or(ApiError::NoCorpus)?;
+    let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
+    let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
+    if state.memory.pressure() == Pressure::Critical {
+        return Err(ApiError::MemoryPressure("resident memory is above the critical share of the limit".into()));
+    }
+    let _compute = state.compute.acquire().await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
+    let started = Instant::now();
+    let job = tokio::task::spawn_blocking(move || crate::search::run(&model, corpus.as_ref(), &text, &req));
+    let response = match job.await {
+        Ok(r) => r.map_err(map_error)?,
+        Err(e) => return Err(ApiError::Internal(format!("search task failed: {e}"))),
+    };
+    state.metrics.record_search(started.elapsed());
+    Ok(response)
+}
+
+fn map_error(e: SearchError) -> ApiError {
+    match e {
+        SearchError::InvalidParam { .. } | SearchError::EmptyQuery => ApiError::Validation(e.to_string()),
+        SearchError::Index(e) => ApiError::Internal(format!("{e:#}")),
+        SearchError::Embed(e) => ApiError::Internal(format!("{e:#}")),
+    }
+}
