@@ -6,13 +6,13 @@ use std::process::{Child, Command, Stdio};
 
 use crate::common::{cosine, embedder, http_request, snapshot_path};
 
-struct Server {
+pub struct Server {
     child: Child,
-    addr: String,
+    pub addr: String,
 }
 
 impl Server {
-    fn start(extra_env: &[(&str, &str)]) -> Server {
+    pub fn start(extra_env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_snapembed"));
         cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .env("SNAPEMBED_SNAPSHOT", snapshot_path())

@@ -8,6 +8,7 @@ mod cli;
 mod http;
 mod lambda;
 mod parity;
+mod search;
 mod server;
 mod snapshot_errors;
 mod tokenizer_parity;
