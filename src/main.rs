@@ -30,6 +30,9 @@ enum Command {
     /// Time embedding in this process (used by bench/): texts from a file, one per line.
     #[command(hide = true)]
     Bench(cli::embed::BenchArgs),
+    /// Time the corpus scan on a synthetic 100k-document index (used by bench/search.sh).
+    #[command(hide = true)]
+    BenchSearch(cli::bench_search::BenchSearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Index(args) => cli::index::run(args),
         Command::Search(args) => cli::index::search(args),
         Command::Bench(args) => cli::embed::bench(args),
+        Command::BenchSearch(args) => cli::bench_search::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

