@@ -180,8 +180,8 @@ fn every_chunk_span_lies_on_the_text_and_covers_it() {
         let text = index.text(d);
         let chunks = index.doc_chunks(d);
         let spans: Vec<_> = chunks.map(|c| index.span(c)).collect();
-        assert_eq!(spans.first().unwrap().start, 0);
-        assert_eq!(spans.last().unwrap().end, text.len(), "{}", index.id(d));
+        assert_eq!(spans.first().unwrap().start, text.len() - text.trim_start().len(), "starts at the first word");
+        assert_eq!(spans.last().unwrap().end, text.trim_end().len(), "ends at the last word: {}", index.id(d));
         for s in &spans {
             assert!(text.get(s.clone()).is_some(), "span on char boundaries");
         }
@@ -365,4 +365,95 @@ fn search_over_a_real_socket() {
     let (s, body) = http_request(&server.addr, "POST", "/search", Some(r#"{"query": "x", "top_k": 1000}"#));
     assert_eq!(s, 422);
     assert!(body.contains("top_k"));
+}
+
+/// Does `metadata` pass `filter` (the index's semantics, written out plainly)?
+fn passes(metadata: &serde_json::Map<String, Value>, filter: &Value) -> bool {
+    filter.as_object().into_iter().flatten().all(|(key, want)| {
+        let wanted: Vec<&Value> = match want {
+            Value::Array(v) => v.iter().collect(),
+            v => vec![v],
+        };
+        match metadata.get(key) {
+            Some(Value::Array(have)) => have.iter().any(|h| wanted.contains(&h)),
+            Some(have) => wanted.contains(&have),
+            None => false,
+        }
+    })
+}
+
+/// The sample corpus's labelled queries: MRR@10 and recall@10 of the fast scan and of exact f32
+/// search over the same chunks, and recall@10 of the fast scan against exact (≥ 0.99). Also
+/// proves the committed artifacts/corpus.idx is what `snapembed index` builds from the sample.
+#[test]
+fn search_quality_on_the_labelled_queries() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let corpus_path = root.join("artifacts/sample-corpus.jsonl");
+    let queries_path = data_path("search_queries.jsonl");
+    if !corpus_path.exists() || !queries_path.exists() {
+        eprintln!("skipped: artifacts/sample-corpus.jsonl or tests/data/search_queries.jsonl is absent");
+        return;
+    }
+    let model = embedder();
+    let loaded = corpus::load(&corpus_path, &Format::JsonLines, true).unwrap();
+    let embedded = builder::embed_documents(model, &loaded.documents, 2, &mut |_, _| {}).unwrap();
+    let bytes = builder::index_bytes(builder::model_ref(model), &loaded.documents, &embedded).unwrap();
+    let committed = std::fs::read(root.join("artifacts/corpus.idx")).unwrap_or_default();
+    assert!(
+        committed == bytes,
+        "artifacts/corpus.idx is not what the sample corpus builds: run `cargo run --release -- index artifacts/sample-corpus.jsonl -o artifacts/corpus.idx`"
+    );
+    let index = MappedIndex::open(&root.join("artifacts/corpus.idx")).unwrap();
+
+    let mut doc_of_chunk = Vec::new();
+    for (d, spans) in embedded.spans.iter().enumerate() {
+        doc_of_chunk.extend(std::iter::repeat_n(d, spans.len()));
+    }
+    let (mut mrr, mut recall, mut mrr_exact, mut recall_exact, mut agree, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0, 0usize);
+    for line in std::fs::read_to_string(&queries_path).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        let q: Value = serde_json::from_str(line).unwrap();
+        let text = q["query"].as_str().unwrap();
+        let relevant: Vec<&str> = q["relevant"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let filter = q.get("filter").cloned().unwrap_or(Value::Null);
+        let pieces: Vec<&str> = snapembed::search::chunk_spans(model, text).into_iter().map(|r| &text[r]).collect();
+        let qv = model.embed(&pieces).unwrap();
+        let params: SearchParams = serde_json::from_value(json!({"top_k": 10, "filter": filter})).unwrap();
+        let fast: Vec<String> = index.search(&qv, &params).unwrap().into_iter().map(|h| h.id).collect();
+        // Exact: f32 cosine of every chunk, best chunk per document.
+        let mut best = vec![f32::NEG_INFINITY; loaded.documents.len()];
+        for (c, v) in embedded.vectors.iter().enumerate() {
+            let d = doc_of_chunk[c];
+            if filter.is_null() || passes(&loaded.documents[d].metadata, &filter) {
+                for q in &qv {
+                    best[d] = best[d].max(q.iter().zip(v).map(|(a, b)| a * b).sum());
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..best.len()).filter(|&d| best[d] > f32::NEG_INFINITY).collect();
+        order.sort_by(|&a, &b| best[b].total_cmp(&best[a]).then(a.cmp(&b)));
+        let exact: Vec<String> = order.iter().take(10).map(|&d| loaded.documents[d].id.clone()).collect();
+        let score = |ranked: &[String]| {
+            let rr = ranked.iter().position(|id| relevant.contains(&id.as_str())).map_or(0.0, |p| 1.0 / (p + 1) as f64);
+            let found = relevant.iter().filter(|r| ranked.iter().any(|id| id == *r)).count();
+            (rr, found as f64 / relevant.len() as f64)
+        };
+        let (rr, rc) = score(&fast);
+        let (rre, rce) = score(&exact);
+        mrr += rr;
+        recall += rc;
+        mrr_exact += rre;
+        recall_exact += rce;
+        agree += fast.iter().filter(|id| exact.contains(id)).count() as f64 / exact.len().max(1) as f64;
+        n += 1;
+    }
+    let n = n as f64;
+    let (mrr, recall, mrr_exact, recall_exact, agree) = (mrr / n, recall / n, mrr_exact / n, recall_exact / n, agree / n);
+    eprintln!(
+        "search quality on {n} labelled queries, {} documents, {} chunks: fast scan MRR@10 {mrr:.4} recall@10 {recall:.4}; \
+         exact f32 MRR@10 {mrr_exact:.4} recall@10 {recall_exact:.4}; recall@10 of fast vs exact {agree:.4}",
+        loaded.documents.len(),
+        embedded.vectors.len()
+    );
+    assert!(agree >= 0.99, "recall@10 of the fast scan against exact f32 search: {agree}");
+    assert!(mrr > 0.6 && recall > 0.7, "the sample corpus answers its queries: MRR@10 {mrr}, recall@10 {recall}");
 }

@@ -171,11 +171,14 @@ pub enum SearchError {
     Embed(#[from] crate::EmbedError),
 }
 
-/// Where a long text is cut into overlapping windows that each fit the model: byte ranges.
+/// Where a long text is cut: the engine's overlapping windows that each fit the model, as byte
+/// ranges. A text with no words (whitespace only) is one empty-handed window over all of it.
 pub fn chunk_spans(model: &Embedder, text: &str) -> Vec<Range<usize>> {
-    // TODO(rebase): Embedder::chunk lands on main at ~16:35 UTC; until then one window per text.
-    let _ = model;
-    vec![0..text.len()]
+    let spans: Vec<Range<usize>> = model.chunk(text).into_iter().map(|c| c.start..c.end).collect();
+    if spans.is_empty() {
+        return vec![0..text.len()];
+    }
+    spans
 }
 
 /// Embeds `text` (chunked like a document when long) and searches `backend` with it; the
