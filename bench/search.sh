@@ -3,7 +3,7 @@
 # Sets up its peers (a venv under bench/ with faiss-cpu and numpy from PyPI), builds snapembed in
 # release mode, and runs search.py: a synthetic 100,000-document index, the scan on one thread
 # against faiss IndexFlatIP and numpy over the same vectors, a real `snapembed index` build of a
-# 2,000-document slice, /search end to end, and exec → first /search as a whole process.
+# 300-document slice, /search end to end, and exec → first /search as a whole process.
 # Usage: bench/search.sh [--docs N]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

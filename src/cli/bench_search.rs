@@ -25,7 +25,7 @@ pub struct BenchSearchArgs {
     #[arg(long, default_value_t = 500)]
     queries: usize,
     /// Documents in the JSONL slice written for a real `snapembed index` run.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 300)]
     slice: usize,
     /// Output directory (index, vectors, queries, slice).
     #[arg(long)]
