@@ -7,8 +7,10 @@
 //!   chunked documents, and the [`search::Search`] trait a database backend can implement too.
 //! - [`service`]: the HTTP API (`app(state) -> Router`), shared by the server, the Lambda
 //!   adapter and the tests; its configuration, memory guard and metrics.
+//! - [`scorer`]: the resume scorer's parts (so far: PDF text, contained).
 
 pub mod engine;
+pub mod scorer;
 pub mod search;
 pub mod service;
 

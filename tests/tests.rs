@@ -8,6 +8,7 @@ mod cli;
 mod http;
 mod lambda;
 mod parity;
+mod pdf;
 mod search;
 mod server;
 mod snapshot_errors;

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::scorer::pdf::PdfError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -18,6 +20,13 @@ pub enum ApiError {
     TooLarge(String),
     #[error("expected a JSON body with Content-Type: application/json")]
     UnsupportedMediaType,
+    #[error("unsupported content type {got}: expected {expected}")]
+    WrongContentType { got: String, expected: &'static str },
+    #[error("{0}")]
+    BadMultipart(String),
+    /// A resume PDF that could not be read; 413, 422 or 503 by what was wrong.
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
     #[error("no route for {0}")]
     NotFound(String),
     #[error("method {method} is not allowed on {path}")]
@@ -49,7 +58,22 @@ impl ApiError {
             ApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType | ApiError::WrongContentType { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::BadMultipart(_) => (StatusCode::BAD_REQUEST, "invalid_multipart"),
+            ApiError::Pdf(e) => match e {
+                PdfError::TooLarge { .. } | PdfError::InflatesTooLarge { .. } | PdfError::TooManyPages { .. } | PdfError::TextTooLong { .. } => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                }
+                PdfError::NoText => (StatusCode::UNPROCESSABLE_ENTITY, "pdf_no_text"),
+                PdfError::Encrypted => (StatusCode::UNPROCESSABLE_ENTITY, "pdf_encrypted"),
+                PdfError::NotPdf | PdfError::Corrupt(_) | PdfError::NestedForms | PdfError::Unreadable(_) | PdfError::Crashed { .. } | PdfError::TimedOut(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "pdf_unreadable")
+                }
+                PdfError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+                PdfError::Spawn(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
@@ -67,9 +91,16 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
-        let body = ErrorBody { error: self.to_string(), error_type };
+        let error = match &self {
+            ApiError::Pdf(e @ PdfError::Spawn(_)) => {
+                tracing::error!(error = %e, "internal error");
+                "internal error".to_owned()
+            }
+            _ => self.to_string(),
+        };
+        let body = ErrorBody { error, error_type };
         let mut resp = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Overloaded(_) | ApiError::MemoryPressure(_)) {
+        if matches!(self, ApiError::Overloaded(_) | ApiError::MemoryPressure(_) | ApiError::Pdf(PdfError::Busy { .. })) {
             resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         resp

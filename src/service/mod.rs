@@ -1,7 +1,7 @@
 //! The service: `app(state)` builds the one router that the server, the Lambda adapter and the
 //! tests all use. Handlers live in `embed` (model work), `search` (corpus search) and `ops`
-//! (health and status); bodies in
-//! `types`; the error shape in `error`. Around it: `config` (flags and limits), `memory` (the
+//! (health and status); bodies in `types`; the error shape in `error`; the resume scorer's
+//! request bodies in `resume_input`. Around it: `config` (flags and limits), `memory` (the
 //! memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda
 //! runtime adapter).
 
@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod memory;
 pub mod metrics;
 mod ops;
+pub mod resume_input;
 pub mod search;
 pub mod server;
 pub mod types;
