@@ -3,6 +3,7 @@
 
 mod common;
 
+mod cache;
 mod chunk;
 mod cli;
 mod http;

@@ -52,7 +52,8 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 
 fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
     let embedder = super::open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))?;
-    config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))
+    let embedder = config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))?;
+    Ok(embedder.with_cache(config.embed_cache_entries))
 }
 
 /// The index named by --corpus (any defect, or a model mismatch, stops the start), else the one

@@ -6,6 +6,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use crate::engine::cache::{CacheKey, CacheStats, Cached, EmbedCache};
 use crate::engine::chunk::{chunk_spans, ChunkSpan, DEFAULT_OVERLAP};
 use crate::engine::kernels::Isa;
 use crate::engine::model::{Bert, ModelError, Scratch};
@@ -92,6 +95,19 @@ pub struct Embedder {
     /// spent ~5% of its time in page faults on newly mapped buffers. At most one per worker
     /// thread is kept, each sized by the largest chunk it ran (≤ `MAX_CHUNK_TOKENS`).
     scratch: Mutex<Vec<Scratch>>,
+    /// Finished vectors by text; off unless `with_cache` sets a size (the service does).
+    cache: EmbedCache,
+}
+
+/// Vectors and what they cost.
+#[derive(Debug, Clone, Default)]
+pub struct Embedded {
+    /// One per text, in order.
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens of all the texts, special tokens included (cache hits too).
+    pub tokens: usize,
+    /// Texts answered from the cache.
+    pub cache_hits: usize,
 }
 
 impl Embedder {
@@ -124,7 +140,7 @@ impl Embedder {
         let model = Bert::load(&snapshot)?;
         let load_times = LoadTimes { open, tokenizer: tokenizer_time, model: t.elapsed() };
         let threads = available_cpus();
-        Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), threads, load_times, scratch: Mutex::default() })
+        Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), threads, load_times, scratch: Mutex::default(), cache: EmbedCache::new(0) })
     }
 
     /// Sets the worker threads a call may use (default: the CPUs this process may use).
@@ -139,6 +155,23 @@ impl Embedder {
         assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU");
         self.isa = isa;
         self
+    }
+
+    /// Keeps up to `entries` finished vectors (0: none, the default). Off by default so that
+    /// one-shot CLI runs and the engine benchmarks, which repeat their texts, compute every
+    /// vector; the service turns it on (`--embed-cache-entries`, default 2,000).
+    pub fn with_cache(mut self, entries: usize) -> Embedder {
+        self.cache = EmbedCache::new(entries);
+        self
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Empties the cache; returns the entries dropped.
+    pub fn clear_cache(&self) -> usize {
+        self.cache.clear()
     }
 
     pub fn threads(&self) -> usize {
@@ -186,8 +219,47 @@ impl Embedder {
     }
 
     pub fn embed_with(&self, texts: &[&str], options: EmbedOptions) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let encodings = self.encode_all(texts, options.truncate)?;
-        Ok(self.embed_encoded(&encodings, options))
+        Ok(self.embed_counted(texts, options)?.vectors)
+    }
+
+    /// Embeds texts through the cache: hits are copied, only the misses are tokenized and run.
+    /// Also counts the tokens (what OpenAI's `usage` reports).
+    pub fn embed_counted(&self, texts: &[&str], options: EmbedOptions) -> Result<Embedded, EmbedError> {
+        if !self.cache.enabled() {
+            let encodings = self.encode_all(texts, options.truncate)?;
+            let tokens = encodings.iter().map(|e| e.ids.len()).sum();
+            return Ok(Embedded { vectors: self.embed_encoded(&encodings, options), tokens, cache_hits: 0 });
+        }
+        let normalize = options.normalize.unwrap_or(self.header().embedding.normalize);
+        let keys: Vec<CacheKey> = texts.iter().map(|t| self.cache.key(t, normalize, options.truncate)).collect();
+        let found = self.cache.get_many(&keys);
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| found[i].is_none()).collect();
+        let miss_texts: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+        let encodings = self.encode_all(&miss_texts, options.truncate).map_err(|e| match e {
+            EmbedError::TooLong { index, tokens, max } => EmbedError::TooLong { index: missing[index], tokens, max },
+            e => e,
+        })?;
+        let computed = self.embed_encoded(&encodings, options);
+        let fresh: Vec<Cached> = computed
+            .iter()
+            .zip(&encodings)
+            .map(|(v, e)| Cached { vector: Arc::from(v.as_slice()), tokens: e.ids.len() as u32 })
+            .collect();
+        self.cache.insert_many(missing.iter().map(|&i| keys[i]).zip(fresh));
+        let cache_hits = texts.len() - missing.len();
+        let mut tokens = encodings.iter().map(|e| e.ids.len()).sum::<usize>();
+        let mut computed = computed.into_iter();
+        let vectors = found
+            .into_iter()
+            .map(|hit| match hit {
+                Some(c) => {
+                    tokens += c.tokens as usize;
+                    c.vector.to_vec()
+                }
+                None => computed.next().unwrap_or_default(),
+            })
+            .collect();
+        Ok(Embedded { vectors, tokens, cache_hits })
     }
 
     /// Tokenizes every text; with `truncate == false` a text over the limit is an error.

@@ -6,9 +6,11 @@
 //! - [`chunk`]: overlapping windows of a long text that each fit the model, with their spans
 //! - [`pooling`]: mean/CLS pooling and L2 normalization
 //! - [`embedder`]: [`Embedder`](embedder::Embedder), the API everything else calls
+//! - [`cache`]: the LRU of finished vectors that `Embedder` consults
 //!
 //! Nothing here knows of HTTP, corpora or resumes.
 
+pub mod cache;
 pub mod chunk;
 pub mod embedder;
 pub mod kernels;

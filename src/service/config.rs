@@ -62,6 +62,9 @@ pub struct ServeConfig {
     /// Memory budget in MB (default: the container's limit — cgroup memory.max or Lambda's size).
     #[arg(long, env = "SNAPEMBED_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<u64>,
+    /// Embeddings kept in the LRU cache in front of the model (0 disables it).
+    #[arg(long, env = "SNAPEMBED_EMBED_CACHE_ENTRIES", default_value_t = crate::engine::cache::DEFAULT_ENTRIES)]
+    pub embed_cache_entries: usize,
     #[arg(long, env = "SNAPEMBED_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
 }

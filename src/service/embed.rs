@@ -1,6 +1,6 @@
 //! The model endpoints: TEI `/embed` and `/similarity`, OpenAI `/v1/embeddings`. All three
 //! validate, then share `run_embedding`: admission (429), memory pressure (503), one compute
-//! permit, tokenize + encode on a blocking thread.
+//! permit, then the embedder (through its cache) on a blocking thread.
 
 use axum::extract::State;
 use axum::Json;
@@ -11,6 +11,7 @@ use super::types::*;
 use super::AppState;
 use crate::service::memory::Pressure;
 use crate::engine::pooling::cosine;
+use crate::engine::embedder::Embedded;
 use crate::{EmbedError, EmbedOptions};
 
 /// Tokens per forward pass under elevated memory pressure (a quarter of the usual activations).
@@ -121,11 +122,9 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
     let options = EmbedOptions { normalize: Some(normalize), truncate, chunk_tokens, threads: Some(1) };
     let job = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = model.encode_all(&refs, options.truncate)?;
-        let tokens = encodings.iter().map(|e| e.ids.len()).sum::<usize>();
-        Ok::<_, EmbedError>((model.embed_encoded(&encodings, options), tokens))
+        model.embed_counted(&refs, options)
     });
-    let (vectors, tokens) = match job.await {
+    let Embedded { vectors, tokens, .. } = match job.await {
         Ok(Ok(v)) => v,
         Ok(Err(EmbedError::TooLong { index, tokens, max })) => {
             return Err(ApiError::TooLarge(format!(

@@ -108,6 +108,11 @@ impl Metrics {
     }
 }
 
+/// One series of one sample in the exposition format, for values kept elsewhere.
+pub fn exposition(name: &str, kind: &str, help: &str, value: f64) -> String {
+    format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

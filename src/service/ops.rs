@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::service::memory::{process_rss, Pressure};
+use crate::service::metrics;
 
 fn timestamp() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
@@ -63,6 +64,7 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
         "normalize": h.embedding.normalize,
         "kernels": m.isa().name(),
         "corpus": corpus(&state),
+        "embed_cache": m.cache_stats(),
     }))
 }
 
@@ -108,5 +110,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         gauges.push(("snapembed_startup_tokenizer_seconds", "Start-up: indexing the vocabulary.", t.tokenizer.as_secs_f64()));
         gauges.push(("snapembed_startup_model_seconds", "Start-up: resolving the plan's tensors.", t.model.as_secs_f64()));
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&gauges))
+    let mut text = state.metrics.render(&gauges);
+    if let Ok(m) = &state.model {
+        let c = m.cache_stats();
+        text.push_str(&metrics::exposition("snapembed_embed_cache_hits_total", "counter", "Texts answered from the embedding cache.", c.hits as f64));
+        text.push_str(&metrics::exposition("snapembed_embed_cache_misses_total", "counter", "Texts the embedding cache did not hold.", c.misses as f64));
+        text.push_str(&metrics::exposition("snapembed_embed_cache_entries", "gauge", "Embeddings in the cache.", c.entries as f64));
+        text.push_str(&metrics::exposition("snapembed_embed_cache_capacity", "gauge", "Most embeddings the cache keeps (0: off).", c.capacity as f64));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
