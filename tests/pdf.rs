@@ -301,8 +301,10 @@ fn probe() -> Router {
 
 const BOUNDARY: &str = "snapembed-test-boundary";
 
-/// A multipart body: (name, filename, content type, bytes).
-fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> Vec<u8> {
+/// One part of a form: (name, filename, content type, bytes).
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+fn multipart(parts: &[Part]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, filename, ctype, bytes) in parts {
         out.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());
@@ -327,7 +329,7 @@ async fn post_to(app: &Router, content_type: &str, body: Vec<u8>) -> (StatusCode
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-async fn post_form(app: &Router, parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (StatusCode, Value) {
+async fn post_form(app: &Router, parts: &[Part<'_>]) -> (StatusCode, Value) {
     post_to(app, &format!("multipart/form-data; boundary={BOUNDARY}"), multipart(parts)).await
 }
 

@@ -15,7 +15,7 @@
 //!   so a cached vector is the same bits as a fresh one.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,12 +67,8 @@ impl EmbedCache {
     }
 
     pub fn key(&self, text: &str, normalize: bool, truncate: bool) -> CacheKey {
-        let half = |state: &RandomState| {
-            let mut h = state.build_hasher();
-            (text, normalize, truncate).hash(&mut h);
-            h.finish()
-        };
-        CacheKey(half(&self.hash_keys.0), half(&self.hash_keys.1))
+        let key = (text, normalize, truncate);
+        CacheKey(self.hash_keys.0.hash_one(key), self.hash_keys.1.hash_one(key))
     }
 
     /// Looks every key up under one lock; counts hits and misses.
