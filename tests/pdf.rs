@@ -1,5 +1,5 @@
 //! PDF resumes: real PDFs made by fpdf2 and reportlab in the test setup
-//! (tests/tools/pdf_fixtures.sh → target/pdf-fixtures), hand-written hostile PDFs that must give
+//! (tests/run.sh runs tests/tools/make_pdf_fixtures.py → target/pdf-fixtures), hand-written hostile PDFs that must give
 //! errors and leave the process serving, and the resume request bodies over HTTP.
 
 use std::path::PathBuf;
@@ -26,10 +26,10 @@ fn fixture(name: &str) -> Option<Vec<u8>> {
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(e) if std::env::var("SNAPEMBED_REQUIRE_PDF_FIXTURES").as_deref() == Ok("1") => {
-            panic!("{}: {e} (run tests/tools/pdf_fixtures.sh)", path.display())
+            panic!("{}: {e} (tests/run.sh makes it)", path.display())
         }
         Err(_) => {
-            eprintln!("SKIP: {} is absent; run tests/tools/pdf_fixtures.sh (fpdf2 + reportlab) to make it", path.display());
+            eprintln!("SKIP: {} is absent; tests/run.sh makes the PDF fixtures (fpdf2 + reportlab)", path.display());
             None
         }
     }

@@ -16,7 +16,7 @@ mkdir -p "$env_dir"
 step() { printf '\n== %s\n' "$*"; }
 
 step "Python tools (venv in $venv)"
-packages=(openai onnx numpy safetensors aws-sam-cli cargo-lambda)
+packages=(openai onnx numpy safetensors aws-sam-cli cargo-lambda fpdf2 reportlab)
 stamp="$env_dir/packages.txt"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${packages[*]}" ]; then
   python3 -m venv "$venv"
@@ -28,6 +28,13 @@ step "Model weights and ONNX fixtures"
 bash model-prep/fetch-weights.sh
 bash tests/tools/make_onnx_fixtures.sh "$venv/bin/python"
 export SNAPEMBED_REQUIRE_WEIGHTS=1
+
+step "PDF fixtures (fpdf2, reportlab) in target/pdf-fixtures"
+# Written aside and moved into place, so a failed run leaves no half set.
+rm -rf target/pdf-fixtures.tmp
+"$venv/bin/python" tests/tools/make_pdf_fixtures.py target/pdf-fixtures.tmp
+rm -rf target/pdf-fixtures && mv target/pdf-fixtures.tmp target/pdf-fixtures
+export SNAPEMBED_REQUIRE_PDF_FIXTURES=1
 
 step "The runtime pulls no tract graph crate"
 # STYLE.md: crate boundaries point one way; only model-prep may name tract.

@@ -2,7 +2,7 @@
 
 Real PDFs from the two generators most resume tools use (fpdf2, reportlab), each built to
 exercise one thing the extractor must get right or refuse clearly. Needs fpdf2 and reportlab
-(tests/tools/pdf_fixtures.sh installs them in a venv under target/). Deterministic content;
+(tests/run.sh installs them in its venv and runs this). Deterministic content;
 not committed (the generators' output is not byte-stable across versions).
 """
 
