@@ -418,3 +418,42 @@ async fn wrong_types_sizes_and_missing_parts() {
     let got = post_form(&app, &[("resume", None, Some("text/plain"), &big), ("job_description", None, None, jd)]).await;
     assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "larger than");
 }
+
+#[test]
+fn an_overrun_is_abandoned_and_its_thread_stops_at_its_next_character() {
+    let body = "BT /F1 12 Tf 72 700 Td (0123456789) Tj ET ".repeat(100_000);
+    let bytes = pdf(&[
+        CATALOG,
+        PAGES,
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        &stream(&body),
+        HELVETICA,
+    ]);
+    let limits = PdfLimits { timeout: Duration::from_millis(50), max_text_bytes: usize::MAX, ..Default::default() };
+    let t = Instant::now();
+    let got = extract_text(&bytes, &limits);
+    assert!(matches!(got, Err(PdfError::TimedOut(_))), "{got:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "the caller waited {:?}", t.elapsed());
+    // The writer refuses output past the deadline, so the abandoned thread ends soon after.
+    while snapembed::scorer::pdf::extractors().1 > 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "an abandoned extractor is still running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Extraction time of the 2-page resume; `cargo test --test tests pdf::cost -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn cost() {
+    let Some(bytes) = fixture("resume_2page.pdf") else { return };
+    let mut ms: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = Instant::now();
+            extract_text(&bytes, &PdfLimits::default()).unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    println!("resume_2page.pdf ({} bytes): median {:.2} ms, min {:.2} ms", bytes.len(), ms[10], ms[0]);
+}
