@@ -7,8 +7,11 @@
 //!   chunked documents, and the [`search::Search`] trait a database backend can implement too.
 //! - [`service`]: the HTTP API (`app(state) -> Router`), shared by the server, the Lambda
 //!   adapter and the tests; its configuration, memory guard and metrics.
+//! - [`scorer`]: resumes against a job description, requirement by requirement (uses the
+//!   engine through [`Embedder`]; knows nothing of HTTP).
 
 pub mod engine;
+pub mod scorer;
 pub mod search;
 pub mod service;
 
