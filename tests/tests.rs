@@ -8,6 +8,8 @@ mod cli;
 mod http;
 mod lambda;
 mod parity;
+mod score;
+mod score_eval;
 mod search;
 mod server;
 mod snapshot_errors;

@@ -67,6 +67,19 @@ impl Default for Weights {
 }
 
 impl Weights {
+    /// Reads "name=value,name=value" (the --score-weights flag) over the defaults.
+    pub fn parse_pairs(s: &str) -> Result<Weights, String> {
+        let mut obj = serde_json::Map::new();
+        for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').ok_or_else(|| format!("expected name=value, got {pair:?}"))?;
+            let v: f64 = value.trim().parse().map_err(|_| format!("{} is not a number: {value:?}", name.trim()))?;
+            obj.insert(name.trim().to_owned(), serde_json::Value::from(v));
+        }
+        let w: Weights = serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| e.to_string())?;
+        w.validate()?;
+        Ok(w)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let all = [
             ("requirements", self.requirements),
@@ -246,6 +259,10 @@ mod tests {
         assert!(w.is_err(), "unknown weight names are refused");
         let w: Weights = serde_json::from_str(r#"{"skills": 1}"#).unwrap();
         assert_eq!((w.skills, w.requirements), (1.0, 0.6));
+        let w = Weights::parse_pairs("skills=0.5, nice=0.25").unwrap();
+        assert_eq!((w.skills, w.nice, w.must), (0.5, 0.25, 1.0));
+        assert!(Weights::parse_pairs("skils=1").unwrap_err().contains("skils"));
+        assert!(Weights::parse_pairs("skills").is_err());
     }
 
     #[test]
