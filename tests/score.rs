@@ -81,7 +81,7 @@ async fn score_reports_requirements_skills_formula_and_explanation() {
     }
     let matched: Vec<&str> = r["skills"]["matched"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     for k in ["Kubernetes", "PostgreSQL", "Go", "Kafka"] {
-        assert!(matched.contains(&k), "{k} not in {matched:?}");
+        assert!(matched.iter().any(|m| m.contains(k)), "{k} not in {matched:?}");
     }
     assert!(r["skills"]["missing"].as_array().unwrap().iter().any(|v| v == "Terraform"), "{r}");
     assert!(r["explanation"].as_str().unwrap().contains("must-have"), "{r}");
@@ -147,12 +147,33 @@ async fn a_40000_character_resume_is_covered_to_its_end() {
     assert!(start > 39_000, "the match is the last bullet, at {start}");
 }
 
+/// Text without sentence ends or line breaks (a PDF's columns run together) is one unit far
+/// over the model's 256 pieces: it is cut into the engine's overlapping windows, not truncated.
+#[tokio::test]
+async fn a_long_unpunctuated_run_is_windowed_not_truncated() {
+    let mut resume = "worked on internal reporting and weekly planning with the operations team ".repeat(60);
+    resume.push_str("and later built Elixir services with Phoenix LiveView for real time dashboards");
+    let jd = "Requirements:\n- Experience building Elixir services with Phoenix.\n";
+    let (s, r) = post(&router(), "/score", json!({"resume": resume, "job_description": jd})).await;
+    assert_eq!(s, StatusCode::OK, "{}", r["error"]);
+    let q = &r["requirements"][0];
+    assert!(q["best_match"].as_str().unwrap().contains("Elixir"), "{q}");
+    let [a, b] = [q["span"][0].as_u64().unwrap() as usize, q["span"][1].as_u64().unwrap() as usize];
+    assert!(b - a < resume.len() / 2, "a window, not the whole run: {a}..{b}");
+    assert_eq!(b, resume.chars().count(), "the last window reaches the end");
+}
+
 /// Swapping who the person is (name, e-mail, phone, links, photo alt text, graduation year)
 /// leaves every number in the report unchanged.
 #[tokio::test]
 async fn identity_does_not_move_the_score() {
     let app = router();
-    let base = std::fs::read_to_string(data_path("scorer_eval/resumes/backend-go/r01.txt")).unwrap();
+    let dir = data_path("scorer_eval/resumes/backend-go");
+    let base = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|t| t.contains("Amara Okafor"))
+        .expect("Amara Okafor's resume in the eval set");
     let jd = std::fs::read_to_string(data_path("scorer_eval/jobs/backend-go.md")).unwrap();
     let with_photo = |r: &str, alt: &str| format!("![{alt}](photo.jpg)\n{r}");
     let swapped = base

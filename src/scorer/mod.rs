@@ -25,10 +25,11 @@ use crate::engine::pooling::cosine;
 use crate::{EmbedError, EmbedOptions, Embedder};
 use skills::Matcher;
 
-/// Longest unit, in words, before it is cut into overlapping windows: a bullet or sentence is
-/// far shorter; a run of text without punctuation (a PDF's extracted columns) is windowed so
-/// that every part of it is matched on its own.
-pub const MAX_UNIT_WORDS: usize = 64;
+/// Words above which a unit is checked against the model's limit and, if over it, cut into the
+/// engine's overlapping windows (`Embedder::chunk`): bullets and sentences are far shorter; a
+/// run of text without punctuation (a PDF's extracted columns) would otherwise be truncated at
+/// 256 word pieces and its end never matched.
+const CHECK_UNIT_WORDS: usize = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
@@ -175,7 +176,7 @@ impl Job {
         check_text("resume", resume)?;
         weights.validate().map_err(ScoreError::Weights)?;
         let neutral = resume::neutralize(resume);
-        let units = resume::units(&neutral, MAX_UNIT_WORDS);
+        let units = windowed(embedder, &neutral, resume::units(&neutral));
         let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
         let (vectors, tokens) = if texts.is_empty() { (Vec::new(), 0) } else { embed(embedder, &texts, options)? };
 
@@ -269,6 +270,29 @@ impl Job {
             (texts.len(), tokens),
         ))
     }
+}
+
+/// Units as they are, except those over the model's limit, which become overlapping windows.
+fn windowed(embedder: &Embedder, neutral: &str, units: Vec<resume::Unit>) -> Vec<resume::Unit> {
+    let mut out = Vec::with_capacity(units.len());
+    for u in units {
+        if u.text.split_whitespace().count() <= CHECK_UNIT_WORDS {
+            out.push(u);
+            continue;
+        }
+        let piece = &neutral[u.span.clone()];
+        let spans = embedder.chunk(piece);
+        if spans.len() <= 1 {
+            out.push(u);
+            continue;
+        }
+        out.extend(spans.into_iter().filter_map(|c| {
+            let mut w = resume::unit(neutral, u.span.start + c.start..u.span.start + c.end)?;
+            w.list = u.list;
+            Some(w)
+        }));
+    }
+    out
 }
 
 /// Embeds texts `options.batch` at a time, each distinct text once; returns the vectors (in

@@ -1,7 +1,6 @@
 //! The resume side: who the person is taken out (names, e-mail addresses, phone numbers, links,
 //! photos' alt text, graduation years), then the text cut into the units requirements are
-//! matched against (bullets and sentences, over-long ones split into overlapping windows), and
-//! the years of experience it shows.
+//! matched against (bullets and sentences), and the years of experience it shows.
 //!
 //! Neutralizing blanks the bytes in place, so every unit keeps its offsets in the original
 //! text while its content no longer depends on identity: swapping a name or an e-mail address
@@ -159,9 +158,9 @@ pub struct Unit {
 
 /// Cuts a neutralized resume into bullets and sentences. A line continues the previous one
 /// when neither is blank, it is not a bullet or heading, and the previous line does not end a
-/// sentence; a unit longer than `max_words` words is cut into windows of that many words
-/// overlapping by a quarter, so a long run of text is still covered end to end.
-pub fn units(neutral: &str, max_words: usize) -> Vec<Unit> {
+/// sentence. Nothing is dropped but pieces without two letters, so the units cover the resume
+/// end to end; the caller windows any unit too long for the model (`Embedder::chunk`).
+pub fn units(neutral: &str) -> Vec<Unit> {
     let mut blocks: Vec<Range<usize>> = Vec::new();
     let mut offset = 0;
     let mut open = false;
@@ -194,40 +193,21 @@ pub fn units(neutral: &str, max_words: usize) -> Vec<Unit> {
             None => b,
         };
         for s in sentences(neutral, body) {
-            push_unit(neutral, s, max_words.max(8), &mut out);
+            if let Some(u) = unit(neutral, s) {
+                out.push(u);
+            }
         }
     }
     out
 }
 
-fn push_unit(neutral: &str, span: Range<usize>, max_words: usize, out: &mut Vec<Unit>) {
+/// A unit for `neutral[span]`, or `None` when it has fewer than two letters.
+pub fn unit(neutral: &str, span: Range<usize>) -> Option<Unit> {
     let piece = &neutral[span.clone()];
-    let words: Vec<(usize, &str)> = piece.split_whitespace().map(|w| (w.as_ptr() as usize - piece.as_ptr() as usize, w)).collect();
-    let letters = piece.chars().filter(|c| c.is_alphabetic()).count();
-    if words.is_empty() || letters < 2 {
-        return;
+    if piece.chars().filter(|c| c.is_alphabetic()).count() < 2 {
+        return None;
     }
-    let list = is_list(piece);
-    if words.len() <= max_words {
-        out.push(Unit { span, text: words.iter().map(|w| w.1).collect::<Vec<_>>().join(" "), list });
-        return;
-    }
-    let step = (max_words * 3 / 4).max(1);
-    let mut i = 0;
-    loop {
-        let end = (i + max_words).min(words.len());
-        let (s, _) = words[i];
-        let (e, last) = words[end - 1];
-        out.push(Unit {
-            span: span.start + s..span.start + e + last.len(),
-            text: words[i..end].iter().map(|w| w.1).collect::<Vec<_>>().join(" "),
-            list,
-        });
-        if end == words.len() {
-            break;
-        }
-        i += step;
-    }
+    Some(Unit { span, text: piece.split_whitespace().collect::<Vec<_>>().join(" "), list: is_list(piece) })
 }
 
 /// A skills line: three or more short items between commas, pipes, slashes or semicolons, or
@@ -305,8 +285,8 @@ mod tests {
             assert!(n.contains(kept), "{kept} removed from {n}");
         }
         let swapped = RESUME.replace("Amara Okafor", "Li Wei").replace("amara.okafor@protonmail.com", "x@y.org").replace("2016", "1989");
-        let a: Vec<String> = units(&neutralize(RESUME), 64).into_iter().map(|u| u.text).collect();
-        let b: Vec<String> = units(&neutralize(&swapped), 64).into_iter().map(|u| u.text).collect();
+        let a: Vec<String> = units(&neutralize(RESUME)).into_iter().map(|u| u.text).collect();
+        let b: Vec<String> = units(&neutralize(&swapped)).into_iter().map(|u| u.text).collect();
         assert_eq!(a, b);
         let img = neutralize("![Photo of Jane, smiling](me.png)\n<img src=a.png alt=\"Jane at work\">\nGo dev");
         assert!(!img.contains("Jane") && img.contains("Go dev"), "{img}");
@@ -315,7 +295,7 @@ mod tests {
     #[test]
     fn units_are_bullets_and_sentences_with_wrapped_lines_joined() {
         let n = neutralize(RESUME);
-        let us = units(&n, 64);
+        let us = units(&n);
         let texts: Vec<&str> = us.iter().map(|u| u.text.as_str()).collect();
         assert!(texts.contains(&"Backend engineer with 7 years of experience."), "{texts:?}");
         assert!(texts.contains(&"I like boring, correct systems."), "{texts:?}");
@@ -323,15 +303,6 @@ mod tests {
         let skills = us.iter().find(|u| u.text.starts_with("Go, PostgreSQL")).unwrap();
         assert!(skills.list);
         assert_eq!(&RESUME[skills.span.clone()], "Go, PostgreSQL, Kubernetes, Helm");
-    }
-
-    #[test]
-    fn long_runs_are_windowed_end_to_end() {
-        let text = (0..300).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
-        let us = units(&text, 64);
-        assert!(us.len() >= 5);
-        assert!(us.last().unwrap().text.ends_with("w299"));
-        assert!(us.windows(2).all(|w| w[1].span.start < w[0].span.end), "windows overlap");
     }
 
     #[test]

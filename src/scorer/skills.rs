@@ -51,7 +51,19 @@ impl Vocabulary {
         v.index = by_key;
         for line in aliases.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
             let Some((alias, canonical)) = line.split_once('\t') else { continue };
-            let Some(&id) = v.index.get(&key(canonical)) else { continue };
+            let canonical = canonical.trim();
+            let id = match v.index.get(&key(canonical)) {
+                Some(&id) => id,
+                None => {
+                    // A canonical name the list lacks is a skill of its own.
+                    let id = v.names.len() as u32;
+                    v.names.push(canonical.to_owned());
+                    for k in keys(canonical) {
+                        v.index.insert(k, id);
+                    }
+                    id
+                }
+            };
             for k in keys(alias) {
                 // The table wins over a vocabulary line of the same spelling ("k8s", "golang"
                 // are lines of their own in the source list).
