@@ -3,13 +3,14 @@
 # job description, cold (every text new to the server) and warm (the same request again), on
 # one thread; then `POST /rank` of 100 resumes. Once with the default kernels and once with
 # avx2+fma (the path most Lambda x86 CPUs take). Only the standard library on the client side.
-# Usage: bench/score.sh [--no-build]   (writes its table to stdout; results go in
+# Usage: [SNAPEMBED_BIN=path] bench/score.sh [--no-build]   (writes its table to stdout; results go in
 # bench/results/scorer.md by hand, with the machine's load)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-[ "${1:-}" = "--no-build" ] || (cd "$root" && cargo build --release --quiet -p snapembed)
-bin="$root/target/release/snapembed"
+# SNAPEMBED_BIN picks another build (the dev profile, when a release build is too slow to wait for).
+bin="${SNAPEMBED_BIN:-$root/target/release/snapembed}"
+[ "${1:-}" = "--no-build" ] || [ -n "${SNAPEMBED_BIN:-}" ] || (cd "$root" && cargo build --release --quiet -p snapembed)
 echo "machine: $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for kernels in auto avx2+fma; do
   port=$((20000 + RANDOM % 20000))

@@ -70,6 +70,17 @@ impl Vocabulary {
                 v.index.insert(k, id);
             }
         }
+        // "Google Cloud (GCP)" is the list's spelling of a skill it also names plainly: it
+        // resolves to what its part before the bracket resolves to, so both meet one skill.
+        for name in v.names.clone() {
+            if let Some((head, _)) = name.split_once('(') {
+                if let Some(&id) = v.index.get(&key(head)) {
+                    for k in keys(&name) {
+                        v.index.insert(k, id);
+                    }
+                }
+            }
+        }
         v
     }
 
@@ -230,6 +241,7 @@ mod tests {
         assert_eq!(v.lookup("JS"), Some("JavaScript"));
         assert_eq!(v.lookup("ts"), Some("TypeScript"));
         assert_eq!(v.lookup("GCP"), Some("Google Cloud"));
+        assert_eq!(v.lookup("Google Cloud (GCP)"), Some("Google Cloud"));
     }
 
     #[test]
