@@ -8,6 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+# SCORE_BENCH_ARGS passes client options (--runs N, --rank-runs N).
 # SNAPEMBED_BIN picks another build (the dev profile, when a release build is too slow to wait for).
 bin="${SNAPEMBED_BIN:-$root/target/release/snapembed}"
 [ "${1:-}" = "--no-build" ] || [ -n "${SNAPEMBED_BIN:-}" ] || (cd "$root" && cargo build --release --quiet -p snapembed)
@@ -21,7 +22,7 @@ for kernels in auto avx2+fma; do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.05
   done
-  python3 "$here/score_client.py" --port "$port" --data "$root/tests/data/scorer_eval" --kernels "$kernels"
+  python3 "$here/score_client.py" --port "$port" --data "$root/tests/data/scorer_eval" --kernels "$kernels" --pid "$pid" ${SCORE_BENCH_ARGS:-}
   kill "$pid"; wait "$pid" 2>/dev/null || true
   trap - EXIT
 done
