@@ -13,10 +13,16 @@ use snapembed::scorer::{Job, ScoreOptions, Weights};
 
 use crate::common::{cosine, data_path, embedder};
 
+/// (resume id, text, grade)
+type Graded = Vec<(String, String, u8)>;
+
 struct Set {
-    /// job id → (description, [(resume id, text, grade)])
-    jobs: BTreeMap<String, (String, Vec<(String, String, u8)>)>,
+    /// job id → (description, its graded resumes)
+    jobs: BTreeMap<String, (String, Graded)>,
 }
+
+/// The mean over jobs and each job's figures.
+type Eval = (Metrics, Vec<(String, Metrics)>);
 
 fn load() -> Set {
     let root: PathBuf = data_path("scorer_eval");
@@ -82,7 +88,7 @@ struct Metrics {
     spearman: f64,
 }
 
-fn evaluate(set: &Set, mut score: impl FnMut(&str, &str) -> f64) -> (Metrics, Vec<(String, Metrics)>) {
+fn evaluate(set: &Set, mut score: impl FnMut(&str, &str) -> f64) -> Eval {
     let mut per_job = Vec::new();
     for (job, (jd, resumes)) in &set.jobs {
         let scores: Vec<f64> = resumes.iter().map(|(_, text, _)| score(jd, text)).collect();
@@ -98,7 +104,7 @@ fn evaluate(set: &Set, mut score: impl FnMut(&str, &str) -> f64) -> (Metrics, Ve
     (mean, per_job)
 }
 
-fn scorer_metrics(set: &Set, weights: &Weights) -> (Metrics, Vec<(String, Metrics)>) {
+fn scorer_metrics(set: &Set, weights: &Weights) -> Eval {
     let e = embedder();
     let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
     evaluate(set, |jd, text| {
@@ -107,7 +113,7 @@ fn scorer_metrics(set: &Set, weights: &Weights) -> (Metrics, Vec<(String, Metric
     })
 }
 
-fn cosine_baseline(set: &Set) -> (Metrics, Vec<(String, Metrics)>) {
+fn cosine_baseline(set: &Set) -> Eval {
     let e = embedder();
     evaluate(set, |jd, text| {
         let v = e.embed(&[jd, text]).unwrap();
@@ -115,7 +121,7 @@ fn cosine_baseline(set: &Set) -> (Metrics, Vec<(String, Metrics)>) {
     })
 }
 
-fn keyword_baseline(set: &Set) -> (Metrics, Vec<(String, Metrics)>) {
+fn keyword_baseline(set: &Set) -> Eval {
     evaluate(set, |jd, text| {
         let mut m = Matcher::new(vocabulary());
         m.add_phrases_from(jd);
@@ -125,7 +131,7 @@ fn keyword_baseline(set: &Set) -> (Metrics, Vec<(String, Metrics)>) {
     })
 }
 
-fn table(rows: &[(&str, &(Metrics, Vec<(String, Metrics)>))]) -> String {
+fn table(rows: &[(&str, &Eval)]) -> String {
     let mut s = String::from("| method | NDCG@5 | mean Spearman |\n|---|---:|---:|\n");
     for (name, (m, _)) in rows {
         s.push_str(&format!("| {name} | {:.3} | {:.3} |\n", m.ndcg5, m.spearman));
@@ -193,6 +199,6 @@ fn ablation() {
     for (name, w) in variants {
         rows.push((name, scorer_metrics(&set, &w)));
     }
-    let refs: Vec<(&str, &(Metrics, Vec<(String, Metrics)>))> = rows.iter().map(|(n, m)| (*n, m)).collect();
+    let refs: Vec<(&str, &Eval)> = rows.iter().map(|(n, m)| (*n, m)).collect();
     println!("{}", table(&refs));
 }

@@ -345,22 +345,3 @@ fn this_year() -> i32 {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     1970 + (secs / 31_556_952) as i32
 }
-
-/// Scores many resumes against one job description embedded once; best first (ties by id).
-pub fn rank<'a>(
-    embedder: &Embedder,
-    description: &str,
-    resumes: impl IntoIterator<Item = (&'a str, &'a str)>,
-    weights: &Weights,
-    options: ScoreOptions,
-) -> Result<Vec<(String, Result<Report, ScoreError>)>, ScoreError> {
-    let job = Job::new(embedder, description, options)?;
-    let mut out: Vec<(String, Result<Report, ScoreError>)> =
-        resumes.into_iter().map(|(id, text)| (id.to_owned(), job.score(embedder, text, weights, options).map(|r| r.0))).collect();
-    out.sort_by(|a, b| {
-        let sa = a.1.as_ref().map_or(f32::NEG_INFINITY, |r| r.score);
-        let sb = b.1.as_ref().map_or(f32::NEG_INFINITY, |r| r.score);
-        sb.total_cmp(&sa).then_with(|| a.0.cmp(&b.0))
-    });
-    Ok(out)
-}
