@@ -7,7 +7,8 @@
 //!   chunked documents, and the [`search::Search`] trait a database backend can implement too.
 //! - [`service`]: the HTTP API (`app(state) -> Router`), shared by the server, the Lambda
 //!   adapter and the tests; its configuration, memory guard and metrics.
-//! - [`scorer`]: the resume scorer's parts (so far: PDF text, contained).
+//! - [`scorer`]: resumes against a job description, requirement by requirement, and resume
+//!   text from PDFs, contained (uses the engine through [`Embedder`]; knows nothing of HTTP).
 
 pub mod engine;
 pub mod scorer;

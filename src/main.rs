@@ -21,6 +21,10 @@ enum Command {
     Serve(snapembed::service::config::ServeConfig),
     /// Embed texts: one per line on stdin, or --text arguments; one JSON array per line out.
     Embed(cli::embed::EmbedArgs),
+    /// Score a resume against a job description, requirement by requirement.
+    Score(cli::score::ScoreArgs),
+    /// Rank resumes (files or directories) against a job description, best first.
+    Rank(cli::score::RankArgs),
     /// Print the snapshot's header (model, settings, plan, tensors) as JSON.
     Info(cli::info::InfoArgs),
     /// Build a corpus index from JSON Lines or CSV: chunked, embedded, memory-mappable.
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Command::Info(args) => cli::info::run(args),
         Command::Index(args) => cli::index::run(args),
         Command::Search(args) => cli::index::search(args),
+        Command::Score(args) => cli::score::score(args),
+        Command::Rank(args) => cli::score::rank(args),
         Command::Bench(args) => cli::embed::bench(args),
         Command::BenchSearch(args) => cli::bench_search::run(args),
     };

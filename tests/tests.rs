@@ -10,6 +10,8 @@ mod http;
 mod lambda;
 mod parity;
 mod pdf;
+mod score;
+mod score_eval;
 mod search;
 mod server;
 mod snapshot_errors;

@@ -35,7 +35,7 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     let threads = config.threads.unwrap_or_else(available_cpus);
     let memory = MemoryGuard::new(config.memory_limit_mb);
     tracing::info!(threads, memory_limit = memory.budget().limit_bytes, limit_source = memory.budget().source, lambda, "configured");
-    let mut state = AppState::new(model, config.limits, threads, memory);
+    let mut state = AppState::new(model, config.limits, threads, memory).with_scoring(config.scoring);
     if let Some(corpus) = corpus {
         state = state.with_corpus(corpus);
     }

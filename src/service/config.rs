@@ -31,6 +31,27 @@ impl Default for Limits {
     }
 }
 
+/// The resume scorer's settings (`/score`, `/rank`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ScoreConfig {
+    /// Most resumes in one /rank request; more get 413.
+    #[arg(long, env = "SNAPEMBED_MAX_RESUMES", default_value_t = 100)]
+    pub max_resumes: usize,
+    /// Texts per embedding call when scoring (memory is bounded per forward pass either way).
+    #[arg(long, env = "SNAPEMBED_SCORE_BATCH", default_value_t = 32)]
+    pub score_batch: usize,
+    /// Default score weights, e.g. "requirements=0.6,skills=0.3,similarity=0.1,must=1,nice=0.5"
+    /// (the names and formula are in the README; a request's "weights" overrides them).
+    #[arg(long, env = "SNAPEMBED_SCORE_WEIGHTS", value_parser = crate::scorer::Weights::parse_pairs)]
+    pub score_weights: Option<crate::scorer::Weights>,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig { max_resumes: 100, score_batch: 32, score_weights: None }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Plain,
@@ -59,6 +80,8 @@ pub struct ServeConfig {
     pub kernels: KernelArg,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub scoring: ScoreConfig,
     /// Memory budget in MB (default: the container's limit — cgroup memory.max or Lambda's size).
     #[arg(long, env = "SNAPEMBED_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<u64>,
@@ -79,6 +102,9 @@ impl ServeConfig {
         let l = &self.limits;
         if l.max_inputs == 0 || l.max_text_chars == 0 || l.max_body_bytes < 64 || l.max_inflight == 0 {
             return Err("limits must be positive (max body at least 64 bytes)".into());
+        }
+        if self.scoring.max_resumes == 0 || self.scoring.score_batch == 0 {
+            return Err("--max-resumes and --score-batch must be at least 1".into());
         }
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());

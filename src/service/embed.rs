@@ -1,6 +1,7 @@
 //! The model endpoints: TEI `/embed` and `/similarity`, OpenAI `/v1/embeddings`. All three
-//! validate, then share `run_embedding`: admission (429), memory pressure (503), one compute
-//! permit, then the embedder (through its cache) on a blocking thread.
+//! validate, then share `run_embedding`, which runs on `run_compute`: admission (429), memory
+//! pressure (503), one compute permit, the embedder (through its cache) on a blocking thread.
+//! Other features' model work (the scorer) runs on `run_compute` too.
 
 use axum::extract::State;
 use axum::Json;
@@ -12,7 +13,7 @@ use super::AppState;
 use crate::service::memory::Pressure;
 use crate::engine::pooling::cosine;
 use crate::engine::embedder::Embedded;
-use crate::{EmbedError, EmbedOptions};
+use crate::{EmbedError, EmbedOptions, Embedder};
 
 /// Tokens per forward pass under elevated memory pressure (a quarter of the usual activations).
 const SMALL_CHUNK_TOKENS: usize = 256;
@@ -101,6 +102,33 @@ fn validate(state: &AppState, texts: &[String]) -> Result<(), ApiError> {
 /// Embeds validated texts; returns the vectors and the tokens used (special tokens included).
 async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, truncate: bool) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
     validate(state, &texts)?;
+    let result = run_compute(state, move |model, options| {
+        let options = EmbedOptions { normalize: Some(normalize), truncate, ..options };
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        model.embed_counted(&refs, options)
+    })
+    .await?;
+    let Embedded { vectors, tokens, .. } = match result {
+        Ok(v) => v,
+        Err(EmbedError::TooLong { index, tokens, max }) => {
+            return Err(ApiError::TooLarge(format!(
+                "input {index} has {tokens} tokens, more than the model's maximum of {max} (send truncate: true to cut it)"
+            )))
+        }
+        Err(e) => return Err(ApiError::Internal(e.to_string())),
+    };
+    state.metrics.record_embedded(vectors.len(), tokens);
+    Ok((vectors, tokens))
+}
+
+/// Runs model work for any feature: admission (429), memory pressure (503), one compute permit
+/// (all of them under elevated pressure), then `job` on a blocking thread with the embedding
+/// options the pressure allows (one thread; small chunks under pressure).
+pub(super) async fn run_compute<T, F>(state: &AppState, job: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Embedder, EmbedOptions) -> T + Send + 'static,
+{
     let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
     let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
     let pressure = state.memory.pressure();
@@ -119,21 +147,8 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
     let _compute = state.compute.acquire_many(permits).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
     // One thread per job: the server's parallelism comes from concurrent requests, and under
     // pressure the other permits are held so that nothing else runs beside it.
-    let options = EmbedOptions { normalize: Some(normalize), truncate, chunk_tokens, threads: Some(1) };
-    let job = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        model.embed_counted(&refs, options)
-    });
-    let Embedded { vectors, tokens, .. } = match job.await {
-        Ok(Ok(v)) => v,
-        Ok(Err(EmbedError::TooLong { index, tokens, max })) => {
-            return Err(ApiError::TooLarge(format!(
-                "input {index} has {tokens} tokens, more than the model's maximum of {max} (send truncate: true to cut it)"
-            )))
-        }
-        Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
-        Err(e) => return Err(ApiError::Internal(format!("embedding task failed: {e}"))),
-    };
-    state.metrics.record_embedded(vectors.len(), tokens);
-    Ok((vectors, tokens))
+    let options = EmbedOptions { normalize: None, truncate: true, chunk_tokens, threads: Some(1) };
+    tokio::task::spawn_blocking(move || job(&model, options))
+        .await
+        .map_err(|e| ApiError::Internal(format!("compute task failed: {e}")))
 }

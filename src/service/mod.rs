@@ -1,7 +1,7 @@
 //! The service: `app(state)` builds the one router that the server, the Lambda adapter and the
-//! tests all use. Handlers live in `embed` (model work), `search` (corpus search) and `ops`
-//! (health and status); bodies in `types`; the error shape in `error`; the resume scorer's
-//! request bodies in `resume_input`. Around it: `config` (flags and limits), `memory` (the
+//! tests all use. Handlers live in `embed` (model work), `search` (corpus search), `score`
+//! (the resume scorer) and `ops` (health and status); bodies in `types`; the error shape in
+//! `error`; the resume scorer's request bodies in `resume_input`. Around it: `config` (flags and limits), `memory` (the
 //! memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda
 //! runtime adapter).
 
@@ -13,6 +13,7 @@ pub mod memory;
 pub mod metrics;
 mod ops;
 pub mod resume_input;
+mod score;
 pub mod search;
 pub mod server;
 pub mod types;
@@ -32,7 +33,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
-use crate::service::config::Limits;
+use crate::service::config::{Limits, ScoreConfig};
 use crate::service::memory::MemoryGuard;
 use crate::service::metrics::Metrics;
 use crate::Embedder;
@@ -55,6 +56,7 @@ pub struct Inner {
     pub started: SystemTime,
     /// The corpus `/search` answers from (`None`: /search is a 503 saying how to give one).
     pub corpus: Option<Arc<dyn crate::search::Search>>,
+    pub scoring: ScoreConfig,
 }
 
 impl AppState {
@@ -70,7 +72,17 @@ impl AppState {
             inflight: Semaphore::new(limits.max_inflight),
             started: SystemTime::now(),
             corpus: None,
+            scoring: ScoreConfig::default(),
         }))
+    }
+
+    /// Sets the scorer's settings. Call before the state is shared (cloned).
+    pub fn with_scoring(mut self, scoring: ScoreConfig) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.scoring = scoring,
+            None => tracing::error!("with_scoring called on a shared AppState; the scorer keeps its defaults"),
+        }
+        self
     }
 
     /// Serves `/search` from `corpus`. Call before the state is shared (cloned).
@@ -96,6 +108,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/embeddings", post(embed::openai))
         .route("/similarity", post(embed::similarity))
         .route("/search", post(search::search))
+        .route("/score", post(score::score))
+        .route("/rank", post(score::rank))
         .route("/health", get(ops::health))
         .route("/model-status", get(ops::model_status))
         .route("/memory-status", get(ops::memory_status))

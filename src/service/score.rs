@@ -1,0 +1,139 @@
+//! The resume scorer's endpoints: `POST /score` (one resume) and `POST /rank` (up to
+//! `--max-resumes`, the job description embedded once). They check sizes and emptiness, then
+//! run `scorer::Job` on `run_compute` (the same admission, memory-pressure and compute-permit
+//! path as `/embed`) and map its errors.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::embed::run_compute;
+use super::error::{ApiError, ApiJson};
+use super::AppState;
+use crate::scorer::{Job, Report, ScoreError, ScoreOptions, Weights};
+
+/// `POST /score`.
+#[derive(Debug, Deserialize)]
+pub struct ScoreRequest {
+    #[serde(default)]
+    pub resume: Option<String>,
+    pub job_description: String,
+    #[serde(default)]
+    pub weights: Option<Weights>,
+}
+
+/// `POST /rank`.
+#[derive(Debug, Deserialize)]
+pub struct RankRequest {
+    pub job_description: String,
+    pub resumes: Vec<RankResume>,
+    #[serde(default)]
+    pub weights: Option<Weights>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RankResume {
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RankResponse {
+    pub results: Vec<Ranked>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ranked {
+    pub id: String,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+pub async fn score(State(state): State<AppState>, ApiJson(req): ApiJson<ScoreRequest>) -> Result<Json<Report>, ApiError> {
+    let resume = req.resume.ok_or_else(|| ApiError::Validation("resume is required (the resume's text)".into()))?;
+    score_texts(&state, resume, req.job_description, req.weights).await.map(Json)
+}
+
+/// Scores a resume already read as text (JSON today; PDF and multipart inputs end here too).
+pub async fn score_texts(state: &AppState, resume: String, job: String, weights: Option<Weights>) -> Result<Report, ApiError> {
+    check_size(state, "resume", &resume)?;
+    check_size(state, "job_description", &job)?;
+    let weights = weights_for(state, weights)?;
+    let options = ScoreOptions { batch: state.scoring.score_batch, ..ScoreOptions::default() };
+    let (report, texts, tokens) = run_compute(state, move |model, embed| {
+        let options = ScoreOptions { embed, ..options };
+        let job = Job::new(model, &job, options)?;
+        let (report, (texts, tokens)) = job.score(model, &resume, &weights, options)?;
+        Ok::<_, ScoreError>((report, texts + job.embedded.0, tokens + job.embedded.1))
+    })
+    .await?
+    .map_err(map_error)?;
+    state.metrics.record_embedded(texts, tokens);
+    Ok(report)
+}
+
+pub async fn rank(State(state): State<AppState>, ApiJson(req): ApiJson<RankRequest>) -> Result<Json<RankResponse>, ApiError> {
+    let most = state.scoring.max_resumes;
+    if req.resumes.len() > most {
+        return Err(ApiError::TooLarge(format!("{} resumes given, at most {most} per request", req.resumes.len())));
+    }
+    if req.resumes.is_empty() {
+        return Err(ApiError::Validation("resumes must not be empty".into()));
+    }
+    check_size(&state, "job_description", &req.job_description)?;
+    for r in &req.resumes {
+        check_size(&state, &format!("resume {:?}", r.id), &r.text)?;
+        crate::scorer::check_text("resume", &r.text).map_err(|e| ApiError::Validation(format!("resume {:?}: {e}", r.id)))?;
+    }
+    let weights = weights_for(&state, req.weights)?;
+    let options = ScoreOptions { batch: state.scoring.score_batch, ..ScoreOptions::default() };
+    let job_text = req.job_description;
+    let resumes = req.resumes;
+    let (mut results, texts, tokens) = run_compute(&state, move |model, embed| {
+        let options = ScoreOptions { embed, ..options };
+        let job = Job::new(model, &job_text, options)?;
+        let (mut texts, mut tokens) = job.embedded;
+        let mut results = Vec::with_capacity(resumes.len());
+        // One resume at a time: memory holds one resume's vectors, whatever the request.
+        for r in resumes {
+            let (report, (t, k)) = job.score(model, &r.text, &weights, options)?;
+            texts += t;
+            tokens += k;
+            results.push(Ranked { id: r.id, report });
+        }
+        Ok::<_, ScoreError>((results, texts, tokens))
+    })
+    .await?
+    .map_err(map_error)?;
+    results.sort_by(|a, b| b.report.score.total_cmp(&a.report.score).then_with(|| a.id.cmp(&b.id)));
+    state.metrics.record_embedded(texts, tokens);
+    Ok(Json(RankResponse { results }))
+}
+
+/// A text over the character limit is a 413 naming the limit; an empty one a 422.
+fn check_size(state: &AppState, what: &str, text: &str) -> Result<(), ApiError> {
+    let most = state.limits.max_text_chars;
+    if text.len() > most {
+        let chars = text.chars().count();
+        if chars > most {
+            return Err(ApiError::TooLarge(format!("{what} has {chars} characters, at most {most} allowed")));
+        }
+    }
+    if text.trim().is_empty() {
+        return Err(ApiError::Validation(format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+fn weights_for(state: &AppState, asked: Option<Weights>) -> Result<Weights, ApiError> {
+    let w = asked.or(state.scoring.score_weights).unwrap_or_default();
+    w.validate().map_err(|e| ApiError::Validation(format!("weights: {e}")))?;
+    Ok(w)
+}
+
+fn map_error(e: ScoreError) -> ApiError {
+    match e {
+        ScoreError::Empty { .. } | ScoreError::NotText { .. } | ScoreError::Weights(_) => ApiError::Validation(e.to_string()),
+        ScoreError::Embed(e) => ApiError::Internal(e.to_string()),
+    }
+}
