@@ -174,9 +174,9 @@ pub enum SearchError {
 /// Where a long text is cut: the engine's overlapping windows that each fit the model, as byte
 /// ranges. A text with no words (whitespace only) is one empty-handed window over all of it.
 pub fn chunk_spans(model: &Embedder, text: &str) -> Vec<Range<usize>> {
-    let spans: Vec<Range<usize>> = model.chunk(text).into_iter().map(|c| c.start..c.end).collect();
+    let mut spans: Vec<Range<usize>> = model.chunk(text).into_iter().map(|c| c.start..c.end).collect();
     if spans.is_empty() {
-        return vec![0..text.len()];
+        spans.push(0..text.len());
     }
     spans
 }
