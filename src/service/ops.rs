@@ -63,6 +63,7 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
         "normalize": h.embedding.normalize,
         "kernels": m.isa().name(),
         "corpus": corpus(&state),
+        "threads": {"count": state.compute_permits, "source": state.workers.source},
     }))
 }
 
