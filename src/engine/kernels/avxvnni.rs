@@ -43,25 +43,55 @@ const INTERLEAVE: [i8; 32] = {
 /// `avx2_int8::quantize_rows`.
 #[target_feature(enable = "avx2,fma,avxvnni")]
 pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<true>(lin, qr, r0, rows, epi, out)
+}
+
+/// `linear_rows` with `vpdpbusd` emulated in AVX2, so CPUs without AVX-VNNI (and QEMU, which
+/// lacks it) still test the transpose and offsets around it.
+///
+/// # Safety
+/// As `linear_rows`, with AVX2 and FMA only.
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn linear_rows_emulated(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<false>(lin, qr, r0, rows, epi, out)
+}
+
+#[inline(always)]
+unsafe fn tiles<const NATIVE: bool>(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
     for p in 0..lin.n / PANEL {
         let mut r = 0;
         while r < rows {
             let tile = TILE.min(rows - r);
             match tile {
-                6 => tile_at::<6>(lin, qr, p, r, r0, epi, out),
-                5 => tile_at::<5>(lin, qr, p, r, r0, epi, out),
-                4 => tile_at::<4>(lin, qr, p, r, r0, epi, out),
-                3 => tile_at::<3>(lin, qr, p, r, r0, epi, out),
-                2 => tile_at::<2>(lin, qr, p, r, r0, epi, out),
-                _ => tile_at::<1>(lin, qr, p, r, r0, epi, out),
+                6 => tile_at::<6, NATIVE>(lin, qr, p, r, r0, epi, out),
+                5 => tile_at::<5, NATIVE>(lin, qr, p, r, r0, epi, out),
+                4 => tile_at::<4, NATIVE>(lin, qr, p, r, r0, epi, out),
+                3 => tile_at::<3, NATIVE>(lin, qr, p, r, r0, epi, out),
+                2 => tile_at::<2, NATIVE>(lin, qr, p, r, r0, epi, out),
+                _ => tile_at::<1, NATIVE>(lin, qr, p, r, r0, epi, out),
             }
             r += tile;
         }
     }
 }
 
+/// `vpdpbusd`: each 32-bit lane of `sum` plus the four u8 × s8 products of its bytes.
 #[inline(always)]
-unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+unsafe fn dpbusd<const NATIVE: bool>(sum: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    if NATIVE {
+        return _mm256_dpbusd_avx_epi32(sum, u, s);
+    }
+    // Widened to int16 (u zero-, s sign-extended), `vpmaddwd` sums byte pairs exactly, and
+    // `vphaddd` joins the pairs of each dword (both work within 128-bit lanes, as the bytes do).
+    let zero = _mm256_setzero_si256();
+    let lo = _mm256_madd_epi16(_mm256_unpacklo_epi8(u, zero), _mm256_srai_epi16::<8>(_mm256_unpacklo_epi8(zero, s)));
+    let hi = _mm256_madd_epi16(_mm256_unpackhi_epi8(u, zero), _mm256_srai_epi16::<8>(_mm256_unpackhi_epi8(zero, s)));
+    _mm256_add_epi32(sum, _mm256_hadd_epi32(lo, hi))
+}
+
+#[inline(always)]
+unsafe fn tile_at<const R: usize, const NATIVE: bool>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
     let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
@@ -79,8 +109,8 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
             let (w0, w1) = (half(first, second, lo, interleave, flip), half(first, second, hi, interleave, flip));
             for (i, sum) in sums.iter_mut().enumerate() {
                 let av = _mm256_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
-                sum[0] = _mm256_dpbusd_avx_epi32(sum[0], w0, av);
-                sum[1] = _mm256_dpbusd_avx_epi32(sum[1], w1, av);
+                sum[0] = dpbusd::<NATIVE>(sum[0], w0, av);
+                sum[1] = dpbusd::<NATIVE>(sum[1], w1, av);
             }
         }
         scale_into(&mut acc, &sums, qr, scales, p, groups, r, g);
@@ -96,4 +126,37 @@ unsafe fn half(first: __m256i, second: __m256i, idx: __m256i, interleave: __m256
         _mm256_permutevar8x32_epi32(second, idx),
     );
     _mm256_xor_si256(_mm256_shuffle_epi8(rows, interleave), flip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{noise, q8_spec, quantize};
+    use super::super::{avx2_int8, pack_panels, Epilogue, Isa, Linear, QuantizedRows, Weights};
+
+    #[test]
+    fn the_transpose_and_offsets_give_the_specs_bits_with_vpdpbusd_emulated() {
+        if !Isa::available().contains(&Isa::Avx2Int8) {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        for (m, k, n) in [(1, 32, 16), (5, 384, 48), (7, 160, 80), (13, 1536, 32)] {
+            let mut x = noise(51 + m as u64, m * k, 2.0);
+            x[k / 3] = -70.0;
+            x[(m - 1) * k..(m - 1) * k + 32].fill(0.0);
+            let w = noise(52 + k as u64, k * n, 0.2);
+            let b = noise(53, n, 0.1);
+            let res = noise(54, m * n, 1.0);
+            let (q, s, _) = quantize(&w, k, n, 32);
+            let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+            let mut qr = QuantizedRows::default();
+            let mut out = vec![0f32; m * n];
+            // SAFETY: AVX2 and FMA were detected (`Avx2Int8` is available); shapes are consistent.
+            unsafe {
+                avx2_int8::quantize_rows(&x, k, 32, 0, m, &mut qr);
+                super::linear_rows_emulated(&lin, &qr, 0, m, Epilogue::Residual(&res), &mut out);
+            }
+            assert_eq!(out, q8_spec(&lin, &x, m, Epilogue::Residual(&res)), "m{m} k{k} n{n}");
+        }
+    }
 }

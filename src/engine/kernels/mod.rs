@@ -300,7 +300,7 @@ mod tests {
         out
     }
 
-    fn quantize(w: &[f32], k: usize, n: usize, group: usize) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
+    pub(super) fn quantize(w: &[f32], k: usize, n: usize, group: usize) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
         let mut q = vec![0i8; k * n];
         let mut s = vec![0f32; k / group * n];
         let mut deq = vec![0f32; k * n];
@@ -411,7 +411,7 @@ mod tests {
     }
 
     /// The VNNI path's definition: rows quantized, then multiplied, by the spec (`reference`).
-    fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
+    pub(super) fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
