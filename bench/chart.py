@@ -2,12 +2,12 @@
 """Draws bench/results/chart.svg from the engine profiles' JSON (bench.py writes results/*.json):
 one group of bars per machine profile, thread count and workload, one bar per engine, each the
 engine's speed relative to ONNX Runtime's fused dynamic int8 (above 1: faster than it).
-Plain SVG text, no plotting library. Usage: python chart.py results/engine.json results/lambda.json ..."""
+Plain SVG text, no plotting library. Usage: python chart.py results/engine.json results/engine-lambda.json ..."""
 import json, os, sys
 
 COLORS = {"snapembed": "#1b7837", "snapembed exact": "#7fbf7b", "ORT fused int8": "#2166ac", "ORT int8": "#67a9cf",
           "ORT fused fp32": "#b2182b", "ORT fp32": "#ef8a62"}
-PROFILES = {"engine": "AVX-512 VNNI server", "lambda": "Lambda x86_64 (AVX2/FMA)"}
+PROFILES = {"engine": "AVX-512 VNNI server", "engine-lambda": "Lambda x86_64 (AVX2/FMA)"}
 WORKLOADS = {"a": "16 tokens", "b": "128 tokens", "c": "1,680 texts"}
 
 
@@ -34,7 +34,7 @@ def svg(all_groups):
     names = list(dict.fromkeys(n for g in all_groups for n, _ in g[2]))
     vmax = max(2.0, max(v for g in all_groups for _, v in g[2]) * 1.1)
     y = lambda v: top + height - v / vmax * height
-    width = left + len(all_groups) * (len(names) * bar + gap) + 20
+    width = max(left + len(all_groups) * (len(names) * bar + gap) + 20, left + len(names) * 130, 720)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 110}" font-family="sans-serif" font-size="11">',
            f'<text x="{left}" y="18" font-size="14">Speed relative to ONNX Runtime fused dynamic int8 (1 = same; higher is faster; 1 thread: by CPU time)</text>']
     for i, n in enumerate(names):
