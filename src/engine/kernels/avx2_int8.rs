@@ -112,23 +112,16 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
                 sum[1] = _mm256_add_epi32(sum[1], _mm256_madd_epi16(w1, av));
             }
         }
-        scale_into(&mut acc, &sums, qr, scales, p, groups, r, g);
+        scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
     }
     store(lin, &acc, p, r0 + r, n, epi, out);
 }
 
-/// `acc += (sum · row scale) · column scale`, in the spec's order, for group `g` of rows `r..`.
+/// `acc += (sum · row scale) · column scale`, in the spec's order, for group `g` of rows `r..`
+/// of panel `p`.
 #[inline(always)]
-pub(super) unsafe fn scale_into<const R: usize>(
-    acc: &mut [[__m256; 2]; R],
-    sums: &[[__m256i; 2]; R],
-    qr: &QuantizedRows,
-    scales: &[f32],
-    p: usize,
-    groups: usize,
-    r: usize,
-    g: usize,
-) {
+pub(super) unsafe fn scale_into<const R: usize>(acc: &mut [[__m256; 2]; R], sums: &[[__m256i; 2]; R], qr: &QuantizedRows, scales: &[f32], at: Group) {
+    let Group { p, groups, r, g } = at;
     let sw = scales.as_ptr().add((p * groups + g) * PANEL);
     let (sw0, sw1) = (_mm256_loadu_ps(sw), _mm256_loadu_ps(sw.add(8)));
     for (i, (acc, sum)) in acc.iter_mut().zip(sums).enumerate() {
@@ -136,6 +129,15 @@ pub(super) unsafe fn scale_into<const R: usize>(
         acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum[0]), sa), sw0, acc[0]);
         acc[1] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum[1]), sa), sw1, acc[1]);
     }
+}
+
+/// Where a group's sums belong: panel `p`, quantized rows from `r`, group `g` of `groups`.
+#[derive(Clone, Copy)]
+pub(super) struct Group {
+    pub p: usize,
+    pub groups: usize,
+    pub r: usize,
+    pub g: usize,
 }
 
 /// Stores `acc + bias (+ residual)` for R rows from output row `row` on, panel `p`.

@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx2_int8::{scale_into, store};
+use super::avx2_int8::{scale_into, store, Group};
 use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 
 const TILE: usize = 6;
@@ -113,7 +113,7 @@ unsafe fn tile_at<const R: usize, const NATIVE: bool>(lin: &Linear, qr: &Quantiz
                 sum[1] = dpbusd::<NATIVE>(sum[1], w1, av);
             }
         }
-        scale_into(&mut acc, &sums, qr, scales, p, groups, r, g);
+        scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
     }
     store(lin, &acc, p, r0 + r, n, epi, out);
 }
