@@ -25,17 +25,17 @@ lengths = [len(e.ids) for e in tok.encode_batch(texts)]
 order = np.argsort(lengths, kind="stable") if a.batch > 1 else np.arange(len(texts))
 embed(texts[:a.batch])
 calls, out = [], np.zeros((len(texts), 384), dtype=np.float32)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for _ in range(max(1, a.passes)):
     for s in range(0, len(order), a.batch):
         idx = order[s:s + a.batch]
         t = time.perf_counter()
         out[idx] = embed([texts[i] for i in idx])
         calls.append((time.perf_counter() - t) * 1e3)
-total = time.perf_counter() - start
+total, cpu = time.perf_counter() - start, time.process_time() - cpu
 if a.vectors:
     np.save(a.vectors, out)
 calls.sort()
 pct = lambda q: calls[round((len(calls) - 1) * q)]
 print(json.dumps({"calls": len(calls), "median_ms": pct(0.5), "p99_ms": pct(0.99),
-                  "texts_per_s": len(texts) * max(1, a.passes) / total, "threads": a.threads}))
+                  "texts_per_s": len(texts) * max(1, a.passes) / total, "threads": a.threads, "cpu_s": cpu}))

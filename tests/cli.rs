@@ -104,3 +104,30 @@ fn kernels_flag_selects_the_matmul_kernels_or_names_the_choices() {
     let cos: f32 = p.iter().zip(&d).map(|(a, b)| a * b).sum();
     assert!(cos > 0.998, "portable and default kernels agree: cosine {cos}");
 }
+
+#[test]
+fn int8_arithmetic_on_avx2_is_listed_chosen_by_auto_and_kept_out_of_exact() {
+    let info = |kernels: &str| -> serde_json::Value {
+        let out = snapembed().args(["info", "--kernels", kernels]).output().unwrap();
+        assert!(out.status.success(), "{kernels}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let auto = info("auto");
+    let available: Vec<&str> = auto["kernels_available"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    if !available.contains(&"avx2-int8") {
+        eprintln!("skipped: this CPU has no AVX2 ({available:?})");
+        return;
+    }
+    let int8 = ["avx2-int8", "avxvnni", "avx512vnni"];
+    assert!(int8.contains(&auto["kernels"].as_str().unwrap()), "auto picks int8 arithmetic: {}", auto["kernels"]);
+    assert_eq!(info("avx2-int8")["kernels"], "avx2-int8");
+    assert!(!int8.contains(&info("exact")["kernels"].as_str().unwrap()), "exact keeps f32 activations");
+    let embed = |kernels: &str| {
+        let out = snapembed().args(["embed", "--kernels", kernels, "--text", "Lambda runs on AVX2."]).output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<Vec<f32>>(&out.stdout).unwrap()
+    };
+    let (q, e) = (embed("avx2-int8"), embed("exact"));
+    let cos: f32 = q.iter().zip(&e).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.998 && cos < 1.0, "int8 and f32 activations agree closely but not exactly: cosine {cos}");
+}

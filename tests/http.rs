@@ -156,6 +156,8 @@ async fn health_model_status_memory_status_info() {
     assert_eq!(m["snapshot"]["name"], "all-MiniLM-L6-v2");
     assert!(m["snapshot"]["checksum"].as_str().unwrap().starts_with("crc32:"));
     assert!(m["quantization"].as_str().unwrap().contains("int8"));
+    assert_eq!(m["threads"]["count"], 2, "router() gives two workers");
+    assert_eq!(m["threads"]["source"], "--threads");
     for phase in ["open", "tokenizer", "model", "total"] {
         assert!(m["load_ms"][phase].as_f64().unwrap() >= 0.0);
     }

@@ -262,3 +262,16 @@ fn the_sam_built_bootstrap_serves_alone_in_an_empty_directory() {
     assert_eq!(status, 200, "{model}");
     assert_eq!(model["snapshot"]["source"], "embedded", "{model}");
 }
+
+#[test]
+fn on_lambda_the_worker_count_follows_the_functions_memory() {
+    // `invoke` gives the function 512 MB: 0.29 of a vCPU, so one worker though it sees 2 vCPUs.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snapembed"));
+    cmd.env("SNAPEMBED_SNAPSHOT", snapshot_path()).env_remove("SNAPEMBED_THREADS");
+    let got = invoke(cmd, vec![function_url_event("GET", "/model-status", None, false)]);
+    let (status, model) = payload(&got[0].1);
+    assert_eq!(status, 200, "{model}");
+    assert_eq!(model["threads"]["count"], 1, "{model}");
+    let source = model["threads"]["source"].as_str().unwrap();
+    assert!(source.starts_with("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512"), "{source}");
+}

@@ -33,7 +33,7 @@ impl SnapshotArgs {
 
 #[derive(Args)]
 pub struct ComputeArgs {
-    /// Worker threads [default: the CPUs this process may use, cgroup CPU quota included].
+    /// Worker threads [default: the whole CPUs this process may use: affinity, cgroup quota, Lambda's memory share].
     #[arg(long, env = "SNAPEMBED_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
     #[command(flatten)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use snapembed::engine::embedder::available_cpus;
+use snapembed::engine::embedder::{default_workers, Workers};
 use snapembed::service::config::{LogFormat, ServeConfig};
 use snapembed::service::memory::MemoryGuard;
 use snapembed::service::AppState;
@@ -32,10 +32,17 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         Err(e) => tracing::error!(error = %e, "the model failed to load; serving as unhealthy"),
     }
     let corpus = load_corpus(&config, model.as_ref().ok())?;
-    let threads = config.threads.unwrap_or_else(available_cpus);
+    let workers = config.threads.map_or_else(default_workers, Workers::from);
     let memory = MemoryGuard::new(config.memory_limit_mb);
-    tracing::info!(threads, memory_limit = memory.budget().limit_bytes, limit_source = memory.budget().source, lambda, "configured");
-    let mut state = AppState::new(model, config.limits, threads, memory).with_scoring(config.scoring);
+    tracing::info!(
+        threads = workers.count,
+        threads_source = %workers.source,
+        memory_limit = memory.budget().limit_bytes,
+        limit_source = memory.budget().source,
+        lambda,
+        "configured"
+    );
+    let mut state = AppState::new(model, config.limits, workers, memory).with_scoring(config.scoring);
     if let Some(corpus) = corpus {
         state = state.with_corpus(corpus);
     }

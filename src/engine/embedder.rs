@@ -72,16 +72,59 @@ impl Default for EmbedOptions {
 /// Smallest chunk worth a thread: below ~64 rows the matmuls lose their efficiency.
 const MIN_PARALLEL_CHUNK_TOKENS: usize = 64;
 
-/// CPUs this process may use: the cgroup v2 CPU quota if one is set, else the affinity mask.
-pub fn available_cpus() -> usize {
+/// How many workers to run, and what decided it (logged at start, shown in `/model-status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workers {
+    pub count: usize,
+    pub source: String,
+}
+
+impl From<usize> for Workers {
+    /// A count given explicitly (`--threads`).
+    fn from(count: usize) -> Workers {
+        Workers { count: count.max(1), source: "--threads".into() }
+    }
+}
+
+/// Lambda shows 2 vCPUs at every memory size but gives a function CPU time in proportion to its
+/// memory: one full vCPU at 1,769 MB (AWS's documented figure). Below that a second worker only
+/// contends for the same share.
+const LAMBDA_MB_PER_VCPU: f64 = 1769.0;
+
+/// The default worker count: the CPUs this process may use, cut down to whole CPUs of the
+/// cgroup v2 quota (`cpu.max`) and of Lambda's memory-proportional share. A fraction of a CPU
+/// is not worth a worker, so shares round down (to at least one).
+pub fn default_workers() -> Workers {
     let affinity = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok().and_then(|s| {
+    let cpu_max = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok();
+    let lambda_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
+    workers_for(affinity, cpu_max.as_deref(), lambda_mb.as_deref())
+}
+
+/// CPUs this process may use (`default_workers().count`).
+pub fn available_cpus() -> usize {
+    default_workers().count
+}
+
+fn workers_for(affinity: usize, cpu_max: Option<&str>, lambda_mb: Option<&str>) -> Workers {
+    let mut best = Workers { count: affinity.max(1), source: format!("{affinity} CPUs in the affinity mask") };
+    let whole = |cpus: f64| (cpus.floor() as usize).max(1);
+    // cgroup v2 `cpu.max` is "QUOTA PERIOD" in µs, or "max PERIOD" for no limit (does not parse).
+    let quota = cpu_max.and_then(|s| {
         let mut it = s.split_whitespace();
-        let (q, p) = (it.next()?, it.next()?);
-        let (q, p): (f64, f64) = (q.parse().ok()?, p.parse().ok()?);
-        Some((q / p).ceil().max(1.0) as usize)
+        let (q, p): (f64, f64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+        (q > 0.0 && p > 0.0).then(|| (q / p, format!("cgroup cpu.max {q} {p} ({:.2} CPUs)", q / p)))
     });
-    quota.map_or(affinity, |q| q.min(affinity))
+    let lambda = lambda_mb.and_then(|mb| mb.trim().parse::<f64>().ok()).filter(|&mb| mb > 0.0).map(|mb| {
+        let share = mb / LAMBDA_MB_PER_VCPU;
+        (share, format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE={mb} MB ({share:.2} vCPU at 1,769 MB per vCPU)"))
+    });
+    for (cpus, source) in [quota, lambda].into_iter().flatten() {
+        if whole(cpus) < best.count {
+            best = Workers { count: whole(cpus), source };
+        }
+    }
+    best
 }
 
 pub struct Embedder {
@@ -374,5 +417,32 @@ impl Embedder {
 impl std::fmt::Debug for Embedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Embedder").field("snapshot", &self.snapshot).field("isa", &self.isa).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_fit_the_cgroup_quota_and_lambdas_cpu_share() {
+        let w = workers_for(2, None, None);
+        assert_eq!((w.count, w.source.as_str()), (2, "2 CPUs in the affinity mask"));
+        assert_eq!(workers_for(2, Some("max 100000\n"), None).count, 2, "\"max\" is no quota");
+        let w = workers_for(8, Some("150000 100000\n"), None);
+        assert_eq!(w.count, 1, "1.5 CPUs: half a CPU is not worth a worker");
+        assert!(w.source.starts_with("cgroup cpu.max"), "{}", w.source);
+        assert_eq!(workers_for(8, Some("400000 100000"), None).count, 4);
+        assert_eq!(workers_for(8, Some("20000 100000"), None).count, 1, "a fraction still gets one");
+        // Lambda: 2 vCPUs visible at every size, one full vCPU at 1,769 MB.
+        for (mb, want) in [("128", 1), ("1024", 1), ("1769", 1), ("3008", 1), ("3538", 2), ("10240", 2)] {
+            let w = workers_for(2, None, Some(mb));
+            assert_eq!(w.count, want, "{mb} MB");
+            let from_lambda = w.source.starts_with("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+            assert_eq!(from_lambda, want < 2, "{mb} MB: {}", w.source);
+        }
+        assert_eq!(workers_for(6, None, Some("10240")).count, 5, "10,240 MB is 5.8 vCPUs");
+        assert_eq!(workers_for(2, None, Some("lots")).count, 2, "an unparsable size is ignored");
+        assert_eq!(workers_for(4, Some("300000 100000"), Some("1024")).count, 1, "the tightest wins");
     }
 }

@@ -73,7 +73,8 @@ pub struct ServeConfig {
     /// Port to bind.
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Texts embedded at once (default: the CPUs this process may use, cgroup quota included).
+    /// Texts embedded at once (default: the whole CPUs this process may use: affinity, cgroup
+    /// quota, and on Lambda the vCPU share of its memory).
     #[arg(long, env = "SNAPEMBED_THREADS")]
     pub threads: Option<usize>,
     #[command(flatten)]

@@ -36,6 +36,7 @@ pub use error::ApiError;
 use crate::service::config::{Limits, ScoreConfig};
 use crate::service::memory::MemoryGuard;
 use crate::service::metrics::Metrics;
+use crate::engine::embedder::Workers;
 use crate::Embedder;
 
 /// Shared by every request; cheap to clone.
@@ -51,6 +52,8 @@ pub struct Inner {
     /// Embedding jobs running at once (one per thread).
     pub compute: Semaphore,
     pub compute_permits: u32,
+    /// How many jobs run at once and why (`compute_permits` of them).
+    pub workers: Workers,
     /// Requests admitted (running or queued for compute); past this, 429.
     pub inflight: Semaphore,
     pub started: SystemTime,
@@ -60,8 +63,9 @@ pub struct Inner {
 }
 
 impl AppState {
-    pub fn new(model: Result<Embedder, String>, limits: Limits, threads: usize, memory: MemoryGuard) -> AppState {
-        let threads = threads.clamp(1, Semaphore::MAX_PERMITS) as u32;
+    pub fn new(model: Result<Embedder, String>, limits: Limits, workers: impl Into<Workers>, memory: MemoryGuard) -> AppState {
+        let workers = workers.into();
+        let threads = workers.count.clamp(1, Semaphore::MAX_PERMITS) as u32;
         AppState(Arc::new(Inner {
             model: model.map(Arc::new),
             limits,
@@ -69,6 +73,7 @@ impl AppState {
             memory,
             compute: Semaphore::new(threads as usize),
             compute_permits: threads,
+            workers,
             inflight: Semaphore::new(limits.max_inflight),
             started: SystemTime::now(),
             corpus: None,

@@ -65,6 +65,7 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
         "kernels": m.isa().name(),
         "corpus": corpus(&state),
         "embed_cache": m.cache_stats(),
+        "threads": {"count": state.compute_permits, "source": state.workers.source},
     }))
 }
 

@@ -7,21 +7,27 @@
 //! - f32 activations (`reference`, `avx2`, `avx512`): the micro-kernel widens int8 to f32 in
 //!   registers and multiplies with f32 FMAs, so int8 costs accuracy only through the weights
 //!   (group-32 scales keep mean cosine ≥ 0.9998 to fp32; per-channel scales lost ~4× more).
-//! - int8 activations (`vnni`, AVX-512 VNNI): each row is quantized per group of 32 values and
-//!   multiplied with `vpdpbusd`, four times the multiply-adds of an FMA per instruction. Measured
+//! - int8 activations (`vnni` on AVX-512 VNNI, `avxvnni` on AVX-VNNI, `avx2_int8` on plain
+//!   AVX2): each row is quantized per group of 32 values and multiplied with `vpdpbusd` (four
+//!   times the multiply-adds of an FMA per instruction) or, without VNNI, `vpmaddwd`. Measured
 //!   on all-MiniLM-L6-v2: mean cosine 0.9996 / min 0.998 to sentence-transformers, where a single
 //!   scale per row (min 0.9877) or SmoothQuant-style rescaling (min 0.991–0.993) fell under 0.995.
 //!
 //! `reference` is the spec and the portable path; the best kernel the CPU has is chosen once at
 //! start-up (`Isa::detect`, or `--kernels`), and each is tested against the spec. The f32-
-//! activation kernels give the same bits; the VNNI kernel gives its own spec's bits.
+//! activation kernels give the same bits; the int8-activation kernels give their own spec's
+//! bits, all three the same.
 
 pub mod math;
 mod reference;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
+mod avx2_int8;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avxvnni;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
@@ -66,6 +72,14 @@ pub enum Isa {
     Avx2Fma,
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX2 with int8 activations (`avx2_int8`, `vpmaddwd`): int8 arithmetic where Lambda
+    /// hides AVX-512 and VNNI; f32 weights take the `Avx2Fma` kernel.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Int8,
+    /// AVX-VNNI (`avxvnni`, 256-bit `vpdpbusd`) with int8 activations; f32 weights take the
+    /// `Avx2Fma` kernel.
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
     /// AVX-512 with VNNI (and BW): int8 weights run against int8 activations (`vnni`); f32
     /// weights (attention) take the `Avx512` kernel.
     #[cfg(target_arch = "x86_64")]
@@ -90,11 +104,19 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             isas.push(Isa::Avx2Fma);
-            if is_x86_feature_detected!("avx512f") {
+            let avx512 = is_x86_feature_detected!("avx512f");
+            if avx512 {
                 isas.push(Isa::Avx512);
-                if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
-                    isas.push(Isa::Avx512Vnni);
-                }
+            }
+            // Integer arithmetic beats f32 FMAs at the same width: `vpmaddwd` measured ~1.75×
+            // the FMA rate (issue 12), so int8 activations on AVX2 rank above f32 ones, even
+            // 512-bit ones (not measured on a CPU with AVX-512 but no VNNI).
+            isas.push(Isa::Avx2Int8);
+            if is_x86_feature_detected!("avxvnni") {
+                isas.push(Isa::AvxVnni);
+            }
+            if avx512 && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
+                isas.push(Isa::Avx512Vnni);
             }
         }
         isas
@@ -109,6 +131,10 @@ impl Isa {
             Isa::Avx512 => "avx512f",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => "avx512vnni",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Int8 => "avx2-int8",
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => "avxvnni",
         }
     }
 
@@ -121,14 +147,14 @@ impl Isa {
     /// than f32 ones: faster, and a little less exact (see `vnni`).
     pub fn quantizes_activations(self) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if self == Isa::Avx512Vnni {
+        if matches!(self, Isa::Avx512Vnni | Isa::AvxVnni | Isa::Avx2Int8) {
             return true;
         }
         false
     }
 }
 
-/// Activations quantized to int8 per row and per group of k, for the VNNI kernel.
+/// Activations quantized to int8 per row and per group of k, for the int8-activation kernels.
 #[derive(Default)]
 pub(crate) struct QuantizedRows {
     /// `[rows, k]`
@@ -137,6 +163,8 @@ pub(crate) struct QuantizedRows {
     scale: Vec<f32>,
     /// `[rows, k / group]`: `-128 · Σ q` over the group, the start of its unsigned dot product.
     offset: Vec<i32>,
+    /// `[rows, k]`: `q` widened to int16, for `vpmaddwd` (`avx2_int8` only).
+    wide: Vec<i16>,
 }
 
 impl QuantizedRows {
@@ -195,6 +223,22 @@ impl Linear<'_> {
                     }),
                     // SAFETY: AVX-512F is implied by `Isa::Avx512Vnni`.
                     _ => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
+                },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Int8 | Isa::AvxVnni => match self.weights {
+                    // SAFETY: both variants are only constructed after detecting AVX2 and FMA,
+                    // `AvxVnni` also AVX-VNNI; the group divides k (asserted) and is a multiple
+                    // of 8 (the quantizer's vector), hence of 4 (`vpdpbusd`) and 2 (`vpmaddwd`).
+                    Weights::I8 { group, .. } if group.is_multiple_of(8) => QUANTIZED.with_borrow_mut(|qr| unsafe {
+                        avx2_int8::quantize_rows(x, self.k, group, r0, rows, qr);
+                        if isa == Isa::AvxVnni {
+                            avxvnni::linear_rows(self, qr, r0, rows, epilogue, out);
+                        } else {
+                            avx2_int8::linear_rows(self, qr, r0, rows, epilogue, out);
+                        }
+                    }),
+                    // SAFETY: AVX2 and FMA are implied by both variants.
+                    _ => unsafe { avx2::linear_rows(self, x, r0, rows, epilogue, out) },
                 },
             }
             if let Epilogue::Gelu = epilogue {
@@ -256,7 +300,7 @@ mod tests {
         out
     }
 
-    fn quantize(w: &[f32], k: usize, n: usize, group: usize) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
+    pub(super) fn quantize(w: &[f32], k: usize, n: usize, group: usize) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
         let mut q = vec![0i8; k * n];
         let mut s = vec![0f32; k / group * n];
         let mut deq = vec![0f32; k * n];
@@ -367,7 +411,7 @@ mod tests {
     }
 
     /// The VNNI path's definition: rows quantized, then multiplied, by the spec (`reference`).
-    fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
+    pub(super) fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
@@ -411,29 +455,78 @@ mod tests {
     }
 
     #[test]
-    fn vnni_kernel_gives_the_specs_bits() {
-        let Some(isa) = Isa::available().into_iter().find(|i| i.quantizes_activations()) else {
-            eprintln!("skipped: this CPU has no AVX-512 VNNI");
+    fn int8_activation_kernels_give_the_specs_bits() {
+        let quantizing: Vec<Isa> = Isa::available().into_iter().filter(|i| i.quantizes_activations()).collect();
+        if quantizing.is_empty() {
+            eprintln!("skipped: this CPU has no int8-activation kernel");
             return;
-        };
-        for (m, k, n) in [(1, 32, 16), (2, 64, 32), (5, 384, 48), (13, 384, 1152), (29, 1536, 32), (70, 384, 16)] {
-            let x = noise(31 + m as u64, m * k, 2.0);
-            let w = noise(32 + k as u64, k * n, 0.2);
-            let b = noise(33, n, 0.1);
-            let res = noise(34, m * n, 1.0);
-            let (q, s, _) = quantize(&w, k, n, 32);
-            let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
-            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
-            for epi in [Epilogue::None, Epilogue::Residual(&res)] {
-                let mut out = vec![0f32; m * n];
-                lin.forward(isa, &x, m, epi, &mut out);
-                assert_eq!(out, q8_spec(&lin, &x, m, epi), "m{m} k{k} n{n}");
+        }
+        let shapes = [(1, 32, 16), (2, 64, 32), (3, 96, 16), (5, 384, 48), (7, 160, 80), (13, 384, 1152), (29, 1536, 32), (70, 384, 16)];
+        for isa in quantizing {
+            for (m, k, n) in shapes {
+                let mut x = noise(31 + m as u64, m * k, 2.0);
+                // An outlier channel, an all-zero group, and a group of rounding ties: its amax
+                // 127 makes the step exactly 1, so x.5 values round to even.
+                x[k / 2] = 60.0;
+                x[(m - 1) * k..(m - 1) * k + 32].fill(0.0);
+                if m > 2 {
+                    x[2 * k..2 * k + 32].iter_mut().enumerate().for_each(|(t, v)| *v = t as f32 - 15.5);
+                    x[2 * k + 31] = 127.0;
+                }
+                let w = noise(32 + k as u64, k * n, 0.2);
+                let b = noise(33, n, 0.1);
+                let res = noise(34, m * n, 1.0);
+                let (q, s, _) = quantize(&w, k, n, 32);
+                let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+                let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+                for epi in [Epilogue::None, Epilogue::Residual(&res)] {
+                    let mut out = vec![0f32; m * n];
+                    lin.forward(isa, &x, m, epi, &mut out);
+                    assert_eq!(out, q8_spec(&lin, &x, m, epi), "{isa:?} m{m} k{k} n{n}");
+                }
+                let mut gelu = vec![0f32; m * n];
+                lin.forward(isa, &x, m, Epilogue::Gelu, &mut gelu);
+                let mut want = q8_spec(&lin, &x, m, Epilogue::None);
+                math::gelu(isa, &mut want);
+                assert_eq!(gelu, want, "{isa:?} gelu m{m} k{k} n{n}");
             }
-            let mut gelu = vec![0f32; m * n];
-            lin.forward(isa, &x, m, Epilogue::Gelu, &mut gelu);
-            let mut want = q8_spec(&lin, &x, m, Epilogue::None);
-            math::gelu(isa, &mut want);
-            assert_eq!(gelu, want, "gelu m{m} k{k} n{n}");
+        }
+    }
+
+    #[test]
+    fn int8_activation_kernels_take_extreme_weights_exactly() {
+        // Every weight and activation at ±127: the largest products, where a 16-bit intermediate
+        // of u8 × s8 pairs would saturate (2 · 255 · 127 > i16::MAX).
+        let (m, k, n) = (3, 64, 16);
+        let x: Vec<f32> = (0..m * k).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+        let q: Vec<i8> = (0..k * n).map(|i| if i % 5 == 0 { -127 } else { 127 }).collect();
+        let s = vec![0.01f32; k / 32 * n];
+        let b = vec![0f32; n];
+        let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
+            let mut out = vec![0f32; m * n];
+            lin.forward(isa, &x, m, Epilogue::None, &mut out);
+            assert_eq!(out, q8_spec(&lin, &x, m, Epilogue::None), "{isa:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_int8_falls_back_to_f32_activations_for_groups_it_cannot_quantize() {
+        // The AVX2 quantizer works in 8-lane vectors; a group of 4 takes the AVX2+FMA kernel.
+        for isa in Isa::available().into_iter().filter(|&i| matches!(i, Isa::Avx2Int8 | Isa::AvxVnni)) {
+            let (m, k, n) = (5, 64, 32);
+            let x = noise(41, m * k, 1.0);
+            let w = noise(42, k * n, 0.2);
+            let b = noise(43, n, 0.1);
+            let (q, s, _) = quantize(&w, k, n, 4);
+            let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 4, n));
+            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 4 }, bias: &b, k, n };
+            let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
+            lin.forward(isa, &x, m, Epilogue::None, &mut got);
+            lin.forward(Isa::Avx2Fma, &x, m, Epilogue::None, &mut want);
+            assert_eq!(got, want, "{isa:?}");
         }
     }
 
@@ -441,7 +534,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn vnni_falls_back_to_f32_activations_for_groups_it_cannot_quantize() {
         // Activation groups must be whole 16-lane vectors; a group of 8 takes the AVX-512 kernel.
-        let Some(isa) = Isa::available().into_iter().find(|i| i.quantizes_activations()) else { return };
+        let Some(isa) = Isa::available().into_iter().find(|&i| i == Isa::Avx512Vnni) else { return };
         let (m, k, n) = (5, 64, 32);
         let x = noise(41, m * k, 1.0);
         let w = noise(42, k * n, 0.2);

@@ -1,0 +1,167 @@
+//! The AVX2 int8 kernel: int8 weights × int8 activations on CPUs without VNNI (AWS Lambda's
+//! x86_64 hosts hide AVX-512 and AVX-VNNI), and the AVX2 quantizer the AVX-VNNI kernel shares.
+//!
+//! Activations are quantized exactly as for VNNI (per row and group of 32, 8 bits,
+//! `reference::quantize_rows`), so this kernel gives the VNNI spec's bits, `linear_rows_q8`.
+//! Both operands are widened to int16 and multiplied with `vpmaddwd` (pairs of k → int32):
+//! exact at 8 bits. The alternative, `vpmaddubsw` on u8 × s8 pairs, saturates int16 unless the
+//! activations have 7 bits; the issue measured it ~2.0× the f32 FMA rate against ~1.75× for
+//! `vpmaddwd`, but it halves the activation resolution. Measured on the goldens (2026-11-30),
+//! cosine to sentence-transformers, mean / min: 8 bits 0.99962 / 0.99920 (mixed) and
+//! 0.99953 / 0.99828 (test20); symmetric 7 bits 0.99928 / 0.99856 and 0.99901 / 0.99556, at
+//! the 0.999 mean floor. An asymmetric 7-bit scheme (zero point per group) was not tried.
+//!
+//! The panel holds 16 columns per k; `vpmaddwd` wants each 32-bit lane to hold k and k+1 of one
+//! column, so two k rows are interleaved (`punpck{l,h}bw`) and sign-extended once per step and
+//! shared by all rows of the tile. Activations are kept as int16 too (`QuantizedRows::wide`) so a
+//! row's pair is one `vpbroadcastd` from memory.
+
+use std::arch::x86_64::*;
+
+use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
+
+/// Rows per tile: 2 int32 accumulators per row, plus two weight vectors and the broadcast, fit
+/// the 16 ymm registers at 6.
+const TILE: usize = 6;
+
+/// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`), int8 with
+/// offsets for `vpdpbusd` and int16 for `vpmaddwd`.
+///
+/// # Safety
+/// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+    qr.resize(rows, k, group);
+    qr.wide.resize(rows * k, 0);
+    let groups = k / group;
+    let src = x[r0 * k..(r0 + rows) * k].as_ptr();
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+    for r in 0..rows {
+        for g in 0..groups {
+            let at = r * k + g * group;
+            let mut amax = _mm256_setzero_ps();
+            for v in (0..group).step_by(8) {
+                amax = _mm256_max_ps(amax, _mm256_and_ps(abs, _mm256_loadu_ps(src.add(at + v))));
+            }
+            let m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+            let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            let m1 = _mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1));
+            let (scale, inv) = super::reference::group_scale(_mm_cvtss_f32(m1));
+            let inv = _mm256_set1_ps(inv);
+            let mut sum = _mm256_setzero_si256();
+            for v in (0..group).step_by(8) {
+                // Rounds to nearest even (MXCSR's default), as `round_ties_even` in the spec.
+                let q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src.add(at + v)), inv));
+                sum = _mm256_add_epi32(sum, q);
+                let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+                _mm_storeu_si128(qr.wide.as_mut_ptr().add(at + v).cast(), q16);
+                _mm_storel_epi64(qr.q.as_mut_ptr().add(at + v).cast(), _mm_packs_epi16(q16, q16));
+            }
+            let s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+            let s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+            let s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1));
+            qr.scale[r * groups + g] = scale;
+            qr.offset[r * groups + g] = -128 * _mm_cvtsi128_si32(s1);
+        }
+    }
+}
+
+/// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `Linear::forward` has checked every slice's length and
+/// that the weights are int8 with an even group; `qr` comes from `quantize_rows` above.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    for p in 0..lin.n / PANEL {
+        let mut r = 0;
+        while r < rows {
+            let tile = TILE.min(rows - r);
+            match tile {
+                6 => tile_at::<6>(lin, qr, p, r, r0, epi, out),
+                5 => tile_at::<5>(lin, qr, p, r, r0, epi, out),
+                4 => tile_at::<4>(lin, qr, p, r, r0, epi, out),
+                3 => tile_at::<3>(lin, qr, p, r, r0, epi, out),
+                2 => tile_at::<2>(lin, qr, p, r, r0, epi, out),
+                _ => tile_at::<1>(lin, qr, p, r, r0, epi, out),
+            }
+            r += tile;
+        }
+    }
+}
+
+/// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r0 + r`.
+#[inline(always)]
+unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+    let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
+    let (k, n) = (lin.k, lin.n);
+    let groups = k / group;
+    let panel = q.as_ptr().add(p * k * PANEL);
+    let a = qr.wide.as_ptr().add(r * k);
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for g in 0..groups {
+        let mut sums = [[_mm256_setzero_si256(); 2]; R];
+        for t in (g * group..(g + 1) * group).step_by(2) {
+            let k0 = _mm_loadu_si128(panel.add(t * PANEL).cast());
+            let k1 = _mm_loadu_si128(panel.add((t + 1) * PANEL).cast());
+            let w0 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(k0, k1));
+            let w1 = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(k0, k1));
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let av = _mm256_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
+                sum[0] = _mm256_add_epi32(sum[0], _mm256_madd_epi16(w0, av));
+                sum[1] = _mm256_add_epi32(sum[1], _mm256_madd_epi16(w1, av));
+            }
+        }
+        scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
+    }
+    store(lin, &acc, p, r0 + r, n, epi, out);
+}
+
+/// `acc += (sum · row scale) · column scale`, in the spec's order, for group `g` of rows `r..`
+/// of panel `p`.
+#[inline(always)]
+pub(super) unsafe fn scale_into<const R: usize>(acc: &mut [[__m256; 2]; R], sums: &[[__m256i; 2]; R], qr: &QuantizedRows, scales: &[f32], at: Group) {
+    let Group { p, groups, r, g } = at;
+    let sw = scales.as_ptr().add((p * groups + g) * PANEL);
+    let (sw0, sw1) = (_mm256_loadu_ps(sw), _mm256_loadu_ps(sw.add(8)));
+    for (i, (acc, sum)) in acc.iter_mut().zip(sums).enumerate() {
+        let sa = _mm256_set1_ps(qr.scale[(r + i) * groups + g]);
+        acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum[0]), sa), sw0, acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum[1]), sa), sw1, acc[1]);
+    }
+}
+
+/// Where a group's sums belong: panel `p`, quantized rows from `r`, group `g` of `groups`.
+#[derive(Clone, Copy)]
+pub(super) struct Group {
+    pub p: usize,
+    pub groups: usize,
+    pub r: usize,
+    pub g: usize,
+}
+
+/// Stores `acc + bias (+ residual)` for R rows from output row `row` on, panel `p`.
+#[inline(always)]
+pub(super) unsafe fn store<const R: usize>(
+    lin: &Linear,
+    acc: &[[__m256; 2]; R],
+    p: usize,
+    row: usize,
+    n: usize,
+    epi: Epilogue,
+    out: &mut [f32],
+) {
+    let col = p * PANEL;
+    let b0 = _mm256_loadu_ps(lin.bias.as_ptr().add(col));
+    let b1 = _mm256_loadu_ps(lin.bias.as_ptr().add(col + 8));
+    for (i, acc) in acc.iter().enumerate() {
+        let at = (row + i) * n + col;
+        let (mut v0, mut v1) = (_mm256_add_ps(acc[0], b0), _mm256_add_ps(acc[1], b1));
+        if let Epilogue::Residual(res) = epi {
+            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res.as_ptr().add(at)));
+            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res.as_ptr().add(at + 8)));
+        }
+        _mm256_storeu_ps(out.as_mut_ptr().add(at), v0);
+        _mm256_storeu_ps(out.as_mut_ptr().add(at + 8), v1);
+    }
+}

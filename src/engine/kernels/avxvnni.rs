@@ -1,0 +1,162 @@
+//! The AVX-VNNI kernel: the VEX-encoded, 256-bit `vpdpbusd` of Alder Lake and later Intel cores
+//! and of AMD Zen 5, which some hosts expose without AVX-512. The same design as `vnni` at half
+//! the width: activations quantized by `avx2_int8::quantize_rows` (the VNNI spec, 8 bits), four
+//! k rows of the panel transposed in-register so each 32-bit lane holds four consecutive k of
+//! one column, weights flipped to unsigned and the `128 · Σ a` this adds removed by starting each
+//! group's sum at the row's offset.
+//!
+//! Without AVX-512's 16-lane `vpermd`, each half (8 columns) gathers its dwords from the two
+//! 256-bit loads with one `vpermd` each and a `vpblendd`, then `vpshufb` interleaves the bytes
+//! within each 128-bit lane. The result is `reference::linear_rows_q8` to the bit.
+
+use std::arch::x86_64::*;
+
+use super::avx2_int8::{scale_into, store, Group};
+use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
+
+const TILE: usize = 6;
+
+/// For columns 0–7 (`LO`) or 8–15 (`HI`): dword d of the result is, for lane l = d / 4 and
+/// k row i = d % 4, the panel dword of row i and columns `4(l + base)..+4`. Rows 0–1 come from
+/// the first load, rows 2–3 from the second (positions 2, 3, 6, 7: the blend's mask).
+const LO: [i32; 8] = [0, 4, 0, 4, 1, 5, 1, 5];
+const HI: [i32; 8] = [2, 6, 2, 6, 3, 7, 3, 7];
+const FROM_SECOND: i32 = 0b1100_1100;
+
+/// Within each lane, byte `4c + i` (column c, k row i) comes from byte `4i + c`.
+const INTERLEAVE: [i8; 32] = {
+    let mut t = [0i8; 32];
+    let mut b = 0;
+    while b < 32 {
+        let (c, i) = ((b % 16) / 4, b % 4);
+        t[b] = (i * 4 + c) as i8;
+        b += 1;
+    }
+    t
+};
+
+/// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and AVX-VNNI; `Linear::forward` has checked every slice's
+/// length and that the weights are int8 with a group that is a multiple of 4; `qr` comes from
+/// `avx2_int8::quantize_rows`.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<true>(lin, qr, r0, rows, epi, out)
+}
+
+/// `linear_rows` with `vpdpbusd` emulated in AVX2, so CPUs without AVX-VNNI (and QEMU, which
+/// lacks it) still test the transpose and offsets around it.
+///
+/// # Safety
+/// As `linear_rows`, with AVX2 and FMA only.
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn linear_rows_emulated(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<false>(lin, qr, r0, rows, epi, out)
+}
+
+#[inline(always)]
+unsafe fn tiles<const NATIVE: bool>(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    for p in 0..lin.n / PANEL {
+        let mut r = 0;
+        while r < rows {
+            let tile = TILE.min(rows - r);
+            match tile {
+                6 => tile_at::<6, NATIVE>(lin, qr, p, r, r0, epi, out),
+                5 => tile_at::<5, NATIVE>(lin, qr, p, r, r0, epi, out),
+                4 => tile_at::<4, NATIVE>(lin, qr, p, r, r0, epi, out),
+                3 => tile_at::<3, NATIVE>(lin, qr, p, r, r0, epi, out),
+                2 => tile_at::<2, NATIVE>(lin, qr, p, r, r0, epi, out),
+                _ => tile_at::<1, NATIVE>(lin, qr, p, r, r0, epi, out),
+            }
+            r += tile;
+        }
+    }
+}
+
+/// `vpdpbusd`: each 32-bit lane of `sum` plus the four u8 × s8 products of its bytes.
+#[inline(always)]
+unsafe fn dpbusd<const NATIVE: bool>(sum: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    if NATIVE {
+        return _mm256_dpbusd_avx_epi32(sum, u, s);
+    }
+    // Widened to int16 (u zero-, s sign-extended), `vpmaddwd` sums byte pairs exactly, and
+    // `vphaddd` joins the pairs of each dword (both work within 128-bit lanes, as the bytes do).
+    let zero = _mm256_setzero_si256();
+    let lo = _mm256_madd_epi16(_mm256_unpacklo_epi8(u, zero), _mm256_srai_epi16::<8>(_mm256_unpacklo_epi8(zero, s)));
+    let hi = _mm256_madd_epi16(_mm256_unpackhi_epi8(u, zero), _mm256_srai_epi16::<8>(_mm256_unpackhi_epi8(zero, s)));
+    _mm256_add_epi32(sum, _mm256_hadd_epi32(lo, hi))
+}
+
+#[inline(always)]
+unsafe fn tile_at<const R: usize, const NATIVE: bool>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+    let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
+    let (k, n) = (lin.k, lin.n);
+    let groups = k / group;
+    let panel = q.as_ptr().add(p * k * PANEL);
+    let a = qr.q.as_ptr().add(r * k);
+    let (lo, hi) = (_mm256_loadu_si256(LO.as_ptr().cast()), _mm256_loadu_si256(HI.as_ptr().cast()));
+    let interleave = _mm256_loadu_si256(INTERLEAVE.as_ptr().cast());
+    let flip = _mm256_set1_epi8(i8::MIN);
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for g in 0..groups {
+        let mut sums: [[__m256i; 2]; R] = std::array::from_fn(|i| [_mm256_set1_epi32(qr.offset[(r + i) * groups + g]); 2]);
+        for t in (g * group..(g + 1) * group).step_by(4) {
+            let first = _mm256_loadu_si256(panel.add(t * PANEL).cast());
+            let second = _mm256_loadu_si256(panel.add((t + 2) * PANEL).cast());
+            let (w0, w1) = (half(first, second, lo, interleave, flip), half(first, second, hi, interleave, flip));
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let av = _mm256_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
+                sum[0] = dpbusd::<NATIVE>(sum[0], w0, av);
+                sum[1] = dpbusd::<NATIVE>(sum[1], w1, av);
+            }
+        }
+        scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
+    }
+    store(lin, &acc, p, r0 + r, n, epi, out);
+}
+
+/// Eight columns' four k rows as unsigned bytes, four per 32-bit lane (see `LO`).
+#[inline(always)]
+unsafe fn half(first: __m256i, second: __m256i, idx: __m256i, interleave: __m256i, flip: __m256i) -> __m256i {
+    let rows = _mm256_blend_epi32::<FROM_SECOND>(
+        _mm256_permutevar8x32_epi32(first, idx),
+        _mm256_permutevar8x32_epi32(second, idx),
+    );
+    _mm256_xor_si256(_mm256_shuffle_epi8(rows, interleave), flip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{noise, q8_spec, quantize};
+    use super::super::{avx2_int8, pack_panels, Epilogue, Isa, Linear, QuantizedRows, Weights};
+
+    #[test]
+    fn the_transpose_and_offsets_give_the_specs_bits_with_vpdpbusd_emulated() {
+        if !Isa::available().contains(&Isa::Avx2Int8) {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        for (m, k, n) in [(1, 32, 16), (5, 384, 48), (7, 160, 80), (13, 1536, 32)] {
+            let mut x = noise(51 + m as u64, m * k, 2.0);
+            x[k / 3] = -70.0;
+            x[(m - 1) * k..(m - 1) * k + 32].fill(0.0);
+            let w = noise(52 + k as u64, k * n, 0.2);
+            let b = noise(53, n, 0.1);
+            let res = noise(54, m * n, 1.0);
+            let (q, s, _) = quantize(&w, k, n, 32);
+            let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+            let mut qr = QuantizedRows::default();
+            let mut out = vec![0f32; m * n];
+            // SAFETY: AVX2 and FMA were detected (`Avx2Int8` is available); shapes are consistent.
+            unsafe {
+                avx2_int8::quantize_rows(&x, k, 32, 0, m, &mut qr);
+                super::linear_rows_emulated(&lin, &qr, 0, m, Epilogue::Residual(&res), &mut out);
+            }
+            assert_eq!(out, q8_spec(&lin, &x, m, Epilogue::Residual(&res)), "m{m} k{k} n{n}");
+        }
+    }
+}
