@@ -13,4 +13,5 @@ mod pdf;
 mod search;
 mod server;
 mod snapshot_errors;
+mod tally;
 mod tokenizer_parity;

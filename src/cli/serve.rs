@@ -35,7 +35,11 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     let threads = config.threads.unwrap_or_else(available_cpus);
     let memory = MemoryGuard::new(config.memory_limit_mb);
     tracing::info!(threads, memory_limit = memory.budget().limit_bytes, limit_source = memory.budget().source, lambda, "configured");
-    let mut state = AppState::new(model, config.limits, threads, memory);
+    let tally = snapembed::tally::Webhook::new(config.tally.settings(&config.limits).map_err(anyhow::Error::msg)?)?;
+    if tally.settings().secret.is_none() {
+        tracing::warn!("TALLY_SIGNING_SECRET is not set: /webhook/tally accepts unsigned deliveries from anyone");
+    }
+    let mut state = AppState::new(model, config.limits, threads, memory).with_tally(tally);
     if let Some(corpus) = corpus {
         state = state.with_corpus(corpus);
     }

@@ -1,9 +1,9 @@
 //! The service: `app(state)` builds the one router that the server, the Lambda adapter and the
-//! tests all use. Handlers live in `embed` (model work), `search` (corpus search) and `ops`
-//! (health and status); bodies in `types`; the error shape in `error`; the resume scorer's
-//! request bodies in `resume_input`. Around it: `config` (flags and limits), `memory` (the
-//! memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda
-//! runtime adapter).
+//! tests all use. Handlers live in `embed` (model work), `search` (corpus search), `tally` (the
+//! Tally form webhook) and `ops` (health and status); bodies in `types`; the error shape in
+//! `error`; the resume scorer's request bodies in `resume_input`. Around it: `config` (flags and
+//! limits), `memory` (the memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and
+//! `lambda` (the Lambda runtime adapter).
 
 pub mod config;
 mod embed;
@@ -15,6 +15,7 @@ mod ops;
 pub mod resume_input;
 pub mod search;
 pub mod server;
+mod tally;
 pub mod types;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct Inner {
     pub started: SystemTime,
     /// The corpus `/search` answers from (`None`: /search is a 503 saying how to give one).
     pub corpus: Option<Arc<dyn crate::search::Search>>,
+    /// The Tally webhook: its settings and the memory of delivered events.
+    pub tally: crate::tally::Webhook,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             inflight: Semaphore::new(limits.max_inflight),
             started: SystemTime::now(),
             corpus: None,
+            tally: crate::tally::Webhook::default(),
         }))
     }
 
@@ -78,6 +82,16 @@ impl AppState {
         match Arc::get_mut(&mut self.0) {
             Some(inner) => inner.corpus = Some(corpus),
             None => tracing::error!("with_corpus called on a shared AppState; the corpus is not set"),
+        }
+        self
+    }
+
+    /// Sets up the Tally webhook (the default accepts unsigned deliveries and forwards
+    /// nothing). Call before the state is shared (cloned).
+    pub fn with_tally(mut self, tally: crate::tally::Webhook) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.tally = tally,
+            None => tracing::error!("with_tally called on a shared AppState; the webhook keeps its defaults"),
         }
         self
     }
@@ -96,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/embeddings", post(embed::openai))
         .route("/similarity", post(embed::similarity))
         .route("/search", post(search::search))
+        .route("/webhook/tally", post(tally::webhook))
         .route("/health", get(ops::health))
         .route("/model-status", get(ops::model_status))
         .route("/memory-status", get(ops::memory_status))
