@@ -32,10 +32,16 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Re
     let search = |text: String| {
         let state = state.clone();
         async move {
-            let params = SearchParams { top_k, filter: None, min_score: None };
+            let params = SearchParams { top_k: Some(top_k), filter: None, min_score: None };
             match search_text(&state, text, params).await {
                 Ok(found) => found.results.into_iter().map(|hit| serde_json::to_value(hit).map_err(|e| e.to_string())).collect(),
-                Err(e) => Err(e.to_string()),
+                Err(e) => {
+                    // A 5xx's message is generic by design; its detail belongs in the log.
+                    if let ApiError::Internal(detail) = &e {
+                        tracing::error!(%detail, "tally webhook: search failed");
+                    }
+                    Err(e.to_string())
+                }
             }
         }
     };
@@ -65,7 +71,7 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Re
 // deleted, with these types, when search lands on main and this branch is rebased onto it.
 
 pub(crate) struct SearchParams {
-    pub top_k: usize,
+    pub top_k: Option<usize>,
     pub filter: Option<serde_json::Map<String, serde_json::Value>>,
     pub min_score: Option<f32>,
 }
