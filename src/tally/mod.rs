@@ -245,10 +245,23 @@ impl Webhook {
         let answers = answers::normalize(&data.fields);
         let mut query = answers::query_text(&answers, &self.settings.fields);
         let query_truncated = answers::truncate_chars(&mut query, self.settings.max_query_chars);
+        // The search may queue behind other requests for the compute threads; it gets the
+        // budget less what one forward attempt needs, so Tally is answered in time regardless.
+        let reserve = self.forwarder.as_ref().map_or(Duration::ZERO, |f| f.settings().timeout.min(self.settings.budget / 2));
+        let search_deadline = started + self.settings.budget.saturating_sub(reserve);
         let (matches, search_error) = if query.is_empty() {
             (Vec::new(), Some("no answer has text to search with".to_owned()))
         } else {
-            match search(query.clone()).await {
+            let searched = tokio::time::timeout_at(search_deadline.into(), search(query.clone())).await;
+            let failed = match searched {
+                Ok(Ok(m)) => Ok(m),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(format!(
+                    "the search did not finish within the webhook's budget ({} ms)",
+                    search_deadline.saturating_duration_since(started).as_millis()
+                )),
+            };
+            match failed {
                 Ok(m) => (m, None),
                 Err(e) => {
                     tracing::warn!(event_id = %envelope.event_id, error = %e, "tally webhook: search failed; answering without matches");
@@ -346,6 +359,21 @@ mod tests {
         let Ok(Reply::Processed { body, outcome }) = again else { panic!() };
         assert_eq!(outcome, Outcome::Replayed);
         assert_eq!(body, first);
+    }
+
+    #[tokio::test]
+    async fn a_search_slower_than_the_budget_is_abandoned_in_time() {
+        let w = Webhook::new(Settings { budget: Duration::from_millis(200), ..Settings::default() }).unwrap();
+        let t = Instant::now();
+        let slow = |_| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(Vec::new())
+        };
+        let Ok(Reply::Processed { body, outcome }) = w.handle(None, BODY.as_bytes(), t, slow).await else { panic!() };
+        assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
+        assert_eq!(outcome, Outcome::Delivered);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["search_error"].as_str().unwrap().contains("within the webhook's budget (200 ms)"), "{v}");
     }
 
     #[tokio::test]
