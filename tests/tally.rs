@@ -453,6 +453,7 @@ async fn an_unreachable_target_is_reported() {
     assert_eq!(r.status, 502);
     let err = r.json["forward_error"].as_str().unwrap();
     assert!(err.contains("could not reach") && err.contains("2 attempt"), "{err}");
+    assert!(!err.contains("/hooks"), "the target URL (which may carry a token) stays out of the response: {err}");
 }
 
 // ---- Lambda --------------------------------------------------------------------------------

@@ -134,7 +134,8 @@ impl Forwarder {
                 Err(e) if e.is_timeout() => {
                     (ForwardError::Timeout { timeout_ms: timeout.as_millis() as u64, attempts }, true)
                 }
-                Err(e) => (ForwardError::Transport { message: error_chain(&e), attempts }, true),
+                // Without the URL: it can carry a token, and this message goes back to Tally.
+                Err(e) => (ForwardError::Transport { message: error_chain(&e.without_url()), attempts }, true),
             };
             if !retry || attempts > self.settings.retries {
                 return Err(error);

@@ -14,6 +14,9 @@ use serde_json::Value;
 /// The only event type Tally sends today; anything else is acknowledged and ignored.
 pub const FORM_RESPONSE: &str = "FORM_RESPONSE";
 
+/// Longest eventId accepted.
+pub const MAX_EVENT_ID_BYTES: usize = 200;
+
 /// Why a body is not a Tally event this service can read.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
@@ -184,6 +187,14 @@ pub fn parse(body: &[u8]) -> Result<Event, PayloadError> {
     if envelope.event_id.trim().is_empty() {
         return Err(PayloadError::Shape { path: "eventId".into(), message: "must not be empty".into() });
     }
+    // Tally's are UUIDs. The id is remembered (idempotency) and sent as a header: a bound keeps
+    // that memory small whatever a sender puts there.
+    if envelope.event_id.len() > MAX_EVENT_ID_BYTES {
+        return Err(PayloadError::Shape {
+            path: "eventId".into(),
+            message: format!("is {} bytes long, at most {MAX_EVENT_ID_BYTES} allowed", envelope.event_id.len()),
+        });
+    }
     if envelope.event_type != FORM_RESPONSE {
         return Ok(Event::Other(envelope));
     }
@@ -222,6 +233,8 @@ mod tests {
         let e = err(r#"{"eventId":" ","eventType":"FORM_RESPONSE","data":{"fields":[]}}"#);
         assert!(e.starts_with("eventId"), "{e}");
         assert!(err("[1,2]").starts_with("body:"), "{}", err("[1,2]"));
+        let long = format!(r#"{{"eventId":"{}","eventType":"FORM_RESPONSE","data":{{"fields":[]}}}}"#, "e".repeat(201));
+        assert!(err(&long).starts_with("eventId: is 201 bytes long"), "{}", err(&long));
     }
 
     #[test]
