@@ -37,6 +37,12 @@ fn state(settings: Settings) -> AppState {
     AppState::new(model, Limits::default(), 1, MemoryGuard::new(None)).with_tally(Webhook::new(settings).unwrap())
 }
 
+/// With the sample knowledge base's committed index.
+fn state_with_corpus(settings: Settings) -> AppState {
+    let index = snapembed::search::MappedIndex::open(&snapshot_path().with_file_name("corpus.idx")).unwrap();
+    state(settings).with_corpus(Arc::new(index))
+}
+
 fn signed() -> Settings {
     Settings { secret: Some(SECRET.as_bytes().to_vec()), ..Settings::default() }
 }
@@ -157,6 +163,59 @@ async fn the_query_can_be_limited_to_named_fields() {
     let q = r.json["query"].as_str().unwrap();
     assert!(q.starts_with("Since Friday our customers can't pay invoices by card."), "{q}");
     assert!(q.ends_with("nothing changed on our side.\nInvoices and payments"), "{q}");
+}
+
+// ---- search ---------------------------------------------------------------------------------
+
+fn categories(r: &Reply) -> Vec<String> {
+    r.json["matches"].as_array().unwrap().iter().map(|m| m["metadata"]["category"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn submissions_are_matched_against_the_knowledge_base() {
+    let s = state_with_corpus(Settings::default());
+    let r = post(&s, &fixture("support_request"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json.get("search_error").is_none(), "{}", r.json);
+    let m = r.json["matches"].as_array().unwrap();
+    assert_eq!(m.len(), 5, "top_k 5 by default");
+    for hit in m {
+        assert!(hit["id"].as_str().unwrap().starts_with("kb-") && hit["score"].is_number() && hit["snippet"].is_string());
+        assert_eq!(hit["span"].as_array().unwrap().len(), 2);
+    }
+    let scores: Vec<f64> = m.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+    let ids: Vec<&str> = m.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert!(ids[..2].contains(&"kb-0278"), "\"My customer can't pay the invoice online\" answers it: {ids:?}");
+
+    let r = post(&s, &fixture("sparse_answers"), &[]).await;
+    assert_eq!(categories(&r)[0], "account-login", "a lost authenticator: {}", r.json["matches"]);
+
+    let top_k = Settings { top_k: 2, ..Settings::default() };
+    let r = post(&state_with_corpus(top_k), &fixture("sparse_answers"), &[]).await;
+    assert_eq!(r.json["matches"].as_array().unwrap().len(), 2, "SNAPEMBED_TALLY_TOP_K");
+}
+
+#[tokio::test]
+async fn a_long_submission_is_searched_end_to_end_and_its_matches_merged() {
+    // The problem comes after ~700 word pieces of other text: a search of the first 256-piece
+    // window (what truncation would do) could not see it.
+    let filler = "We have been customers for years and mostly everything works as we expect it to. ".repeat(40);
+    let text = format!(
+        "I got a new phone and the authenticator app is gone, so the two-factor code is always wrong and I cannot log in. {filler} \
+         Separately, payroll for our two new employees did not run this month and their payslips are missing."
+    );
+    let mut v: Value = serde_json::from_str(&fixture("sparse_answers")).unwrap();
+    for f in v["data"]["fields"].as_array_mut().unwrap() {
+        if f["label"] == "Describe what happened" {
+            f["value"] = json!(text);
+        }
+    }
+    let r = post(&state_with_corpus(Settings::default()), &v.to_string(), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json["query"].as_str().unwrap().len() > 3000);
+    let cats = categories(&r);
+    assert_eq!(cats[0], "payroll", "{cats:?}");
 }
 
 #[tokio::test]

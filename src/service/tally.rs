@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
+use super::search::search_text;
 use super::AppState;
+use crate::search::SearchParams;
 use crate::tally::{Outcome, Reply, WebhookError};
 
 pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -64,35 +66,4 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Re
         }
         Err(WebhookError::Payload(e)) => ApiError::InvalidPayload(format!("not a Tally webhook payload: {e}")).into_response(),
     }
-}
-
-// ---- TEMPORARY stand-in for semantic search (branch `search`, `src/service/search.rs`) ------
-// Same signature as the real `search_text`; it answers as a service without a corpus does. To be
-// deleted, with these types, when search lands on main and this branch is rebased onto it.
-
-pub(crate) struct SearchParams {
-    pub top_k: Option<usize>,
-    pub filter: Option<serde_json::Map<String, serde_json::Value>>,
-    pub min_score: Option<f32>,
-}
-
-#[derive(serde::Serialize)]
-pub(crate) struct SearchHit {
-    pub id: String,
-    pub score: f32,
-    pub snippet: String,
-    pub span: [usize; 2],
-    pub metadata: serde_json::Value,
-}
-
-pub(crate) struct SearchResponse {
-    pub results: Vec<SearchHit>,
-    #[allow(dead_code)]
-    pub took_ms: f64,
-}
-
-#[allow(clippy::unused_async)]
-pub(crate) async fn search_text(_state: &AppState, _text: String, req: SearchParams) -> Result<SearchResponse, ApiError> {
-    let _ = (req.top_k, req.filter, req.min_score);
-    Err(ApiError::Validation("no corpus is loaded (semantic search is not built into this binary yet)".into()))
 }
