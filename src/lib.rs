@@ -5,6 +5,8 @@
 //!   pooling and [`Embedder`], the one API the rest calls. Knows nothing of HTTP.
 //! - [`search`]: corpora: the mapped index (writer, validating reader), the scan kernel,
 //!   chunked documents, and the [`search::Search`] trait a database backend can implement too.
+//! - [`tally`]: the Tally form webhook as a feature: signature, payload, answers → query text,
+//!   forwarding, idempotency. Knows nothing of axum.
 //! - [`service`]: the HTTP API (`app(state) -> Router`), shared by the server, the Lambda
 //!   adapter and the tests; its configuration, memory guard and metrics.
 //! - [`scorer`]: resumes against a job description, requirement by requirement, and resume
@@ -14,6 +16,7 @@ pub mod engine;
 pub mod scorer;
 pub mod search;
 pub mod service;
+pub mod tally;
 
 pub use engine::embedder::{EmbedError, EmbedOptions, Embedder, LoadTimes};
 

@@ -9,6 +9,8 @@ use crate::common::{cosine, embedder, http_request, snapshot_path};
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// What the server logged before it listened (start-up warnings).
+    pub log_before_ready: Vec<String>,
 }
 
 impl Server {
@@ -24,15 +26,17 @@ impl Server {
         }
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut log_before_ready = Vec::new();
         let addr = loop {
             let line = lines.next().expect("the server logs before exiting").unwrap();
             if let Some(at) = line.find("listening addr=") {
                 break line[at + "listening addr=".len()..].trim().to_owned();
             }
+            log_before_ready.push(line);
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server { child, addr, log_before_ready }
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {

@@ -15,4 +15,5 @@ mod score_eval;
 mod search;
 mod server;
 mod snapshot_errors;
+mod tally;
 mod tokenizer_parity;

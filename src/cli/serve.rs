@@ -42,7 +42,11 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         lambda,
         "configured"
     );
-    let mut state = AppState::new(model, config.limits, workers, memory).with_scoring(config.scoring);
+    let tally = snapembed::tally::Webhook::new(config.tally.settings(&config.limits).map_err(anyhow::Error::msg)?)?;
+    if tally.settings().secret.is_none() {
+        tracing::warn!("TALLY_SIGNING_SECRET is not set: /webhook/tally accepts unsigned deliveries from anyone");
+    }
+    let mut state = AppState::new(model, config.limits, workers, memory).with_scoring(config.scoring).with_tally(tally);
     if let Some(corpus) = corpus {
         state = state.with_corpus(corpus);
     }

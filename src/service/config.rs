@@ -91,6 +91,8 @@ pub struct ServeConfig {
     pub embed_cache_entries: usize,
     #[arg(long, env = "SNAPEMBED_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub tally: TallyArgs,
 }
 
 impl ServeConfig {
@@ -111,7 +113,84 @@ impl ServeConfig {
             return Err("--threads must be at least 1".into());
         }
         self.kernels.resolve()?;
+        self.tally.settings(&self.limits)?;
         Ok(())
+    }
+}
+
+/// The Tally webhook (`POST /webhook/tally`).
+#[derive(Debug, Clone, Args)]
+pub struct TallyArgs {
+    /// The signing secret set on the webhook in Tally; deliveries must then carry a valid
+    /// Tally-Signature. Unset: unsigned deliveries are accepted (a warning is logged at start).
+    #[arg(long, env = "TALLY_SIGNING_SECRET", hide_env_values = true)]
+    pub tally_signing_secret: Option<String>,
+    /// Fields whose answers are searched, by key or label, comma-separated [default: every
+    /// text-like answer, each prefixed with its label].
+    #[arg(long, env = "SNAPEMBED_TALLY_FIELDS", value_delimiter = ',')]
+    pub tally_fields: Vec<String>,
+    /// Matches returned (and forwarded) per submission.
+    #[arg(long, env = "SNAPEMBED_TALLY_TOP_K", default_value_t = 5)]
+    pub tally_top_k: usize,
+    /// POST each enriched submission here, with Idempotency-Key: <eventId>.
+    #[arg(long, env = "SNAPEMBED_FORWARD_URL")]
+    pub forward_url: Option<String>,
+    /// One forward attempt's timeout.
+    #[arg(long, env = "SNAPEMBED_FORWARD_TIMEOUT_MS", default_value_t = 3000)]
+    pub forward_timeout_ms: u64,
+    /// Forward attempts after the first (connection errors, timeouts, 408, 429, 5xx).
+    #[arg(long, env = "SNAPEMBED_FORWARD_RETRIES", default_value_t = 2)]
+    pub forward_retries: u32,
+    /// Wait before the first retry, doubled after each.
+    #[arg(long, env = "SNAPEMBED_FORWARD_BACKOFF_MS", default_value_t = 200)]
+    pub forward_backoff_ms: u64,
+    /// Answer 200 when the forward failed, so Tally does not redeliver [default: 502, so it does].
+    #[arg(long, env = "SNAPEMBED_FORWARD_FAILURE_ACK", default_value_t = false, action = clap::ArgAction::Set)]
+    pub forward_failure_ack: bool,
+    /// Time from a delivery's arrival to its answer, forwarding included (Tally waits 10 s).
+    #[arg(long, env = "SNAPEMBED_TALLY_BUDGET_MS", default_value_t = 8000)]
+    pub tally_budget_ms: u64,
+    /// Deliveries remembered per instance, so a redelivered eventId is answered the same and
+    /// not forwarded again.
+    #[arg(long, env = "SNAPEMBED_TALLY_REMEMBER", default_value_t = 4096)]
+    pub tally_remember: usize,
+}
+
+impl TallyArgs {
+    pub fn settings(&self, limits: &Limits) -> Result<crate::tally::Settings, String> {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        if self.tally_top_k == 0 || self.tally_top_k > 100 {
+            return Err("--tally-top-k must be between 1 and 100".into());
+        }
+        if self.tally_budget_ms == 0 || self.tally_budget_ms > 30_000 {
+            return Err("--tally-budget-ms must be between 1 and 30000 (Tally gives up after 10000)".into());
+        }
+        if self.forward_timeout_ms == 0 {
+            return Err("--forward-timeout-ms must be positive".into());
+        }
+        let remember = std::num::NonZeroUsize::new(self.tally_remember).ok_or("--tally-remember must be at least 1")?;
+        let forward = match self.forward_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => Some(crate::tally::ForwardSettings {
+                url: crate::tally::ForwardSettings::parse_url(url).map_err(|e| e.to_string())?,
+                timeout: ms(self.forward_timeout_ms),
+                retries: self.forward_retries,
+                backoff: ms(self.forward_backoff_ms),
+            }),
+        };
+        Ok(crate::tally::Settings {
+            // Trimmed: a secret pasted into a dashboard often brings a newline, and Tally's have
+            // no blanks.
+            secret: self.tally_signing_secret.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.as_bytes().to_vec()),
+            fields: crate::tally::QueryFields::from_names(&self.tally_fields),
+            top_k: self.tally_top_k,
+            max_query_chars: limits.max_text_chars,
+            forward,
+            ack_failed_forward: self.forward_failure_ack,
+            budget: ms(self.tally_budget_ms),
+            remember,
+        })
     }
 }
 

@@ -18,6 +18,10 @@ pub enum ApiError {
     Validation(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    InvalidPayload(String),
     #[error("expected a JSON body with Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("unsupported content type {got}: expected {expected}")]
@@ -74,6 +78,8 @@ impl ApiError {
                 PdfError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
                 PdfError::Spawn(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),

@@ -1,9 +1,9 @@
 //! The service: `app(state)` builds the one router that the server, the Lambda adapter and the
 //! tests all use. Handlers live in `embed` (model work), `search` (corpus search), `score`
-//! (the resume scorer) and `ops` (health and status); bodies in `types`; the error shape in
-//! `error`; the resume scorer's request bodies in `resume_input`. Around it: `config` (flags and limits), `memory` (the
-//! memory guard), `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda
-//! runtime adapter).
+//! (the resume scorer), `tally` (the Tally form webhook) and `ops` (health and status); bodies
+//! in `types`; the error shape in `error`; the resume scorer's request bodies in
+//! `resume_input`. Around it: `config` (flags and limits), `memory` (the memory guard),
+//! `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda runtime adapter).
 
 pub mod config;
 mod embed;
@@ -16,6 +16,7 @@ pub mod resume_input;
 mod score;
 pub mod search;
 pub mod server;
+mod tally;
 pub mod types;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Inner {
     /// The corpus `/search` answers from (`None`: /search is a 503 saying how to give one).
     pub corpus: Option<Arc<dyn crate::search::Search>>,
     pub scoring: ScoreConfig,
+    /// The Tally webhook: its settings and the memory of delivered events.
+    pub tally: crate::tally::Webhook,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             started: SystemTime::now(),
             corpus: None,
             scoring: ScoreConfig::default(),
+            tally: crate::tally::Webhook::default(),
         }))
     }
 
@@ -98,6 +102,16 @@ impl AppState {
         }
         self
     }
+
+    /// Sets up the Tally webhook (the default accepts unsigned deliveries and forwards
+    /// nothing). Call before the state is shared (cloned).
+    pub fn with_tally(mut self, tally: crate::tally::Webhook) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.tally = tally,
+            None => tracing::error!("with_tally called on a shared AppState; the webhook keeps its defaults"),
+        }
+        self
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -115,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         .route("/search", post(search::search))
         .route("/score", post(score::score))
         .route("/rank", post(score::rank))
+        .route("/webhook/tally", post(tally::webhook))
         .route("/health", get(ops::health))
         .route("/model-status", get(ops::model_status))
         .route("/memory-status", get(ops::memory_status))

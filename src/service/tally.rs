@@ -1,0 +1,69 @@
+//! `POST /webhook/tally`: hands the raw body and the `Tally-Signature` header to
+//! [`crate::tally::Webhook`] (which verifies before parsing), gives it semantic search as its
+//! search function, and maps its reply to HTTP: 200 with the result (or `ignored: true` for
+//! another event type), 401 for a missing or wrong signature, 400 for a malformed payload, and
+//! 502 (still with the full result) when forwarding failed, so Tally redelivers — see the
+//! feature module for why.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::search::search_text;
+use super::AppState;
+use crate::search::SearchParams;
+use crate::tally::{Outcome, Reply, WebhookError};
+
+pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::TooLarge("request body is larger than the server's limit".into()).into_response()
+        }
+        Err(e) => return ApiError::BadJson(e.body_text()).into_response(),
+    };
+    let signature = headers.get("tally-signature").map(HeaderValue::as_bytes);
+    let top_k = state.tally.settings().top_k;
+    let search = |text: String| {
+        let state = state.clone();
+        async move {
+            let params = SearchParams { top_k: Some(top_k), filter: None, min_score: None };
+            match search_text(&state, text, params).await {
+                Ok(found) => found.results.into_iter().map(|hit| serde_json::to_value(hit).map_err(|e| e.to_string())).collect(),
+                Err(e) => {
+                    // A 5xx's message is generic by design; its detail belongs in the log.
+                    if let ApiError::Internal(detail) = &e {
+                        tracing::error!(%detail, "tally webhook: search failed");
+                    }
+                    Err(e.to_string())
+                }
+            }
+        }
+    };
+    match state.tally.handle(signature, &body, started, search).await {
+        Ok(Reply::Ignored(ignored)) => Json(ignored).into_response(),
+        Ok(Reply::Processed { body, outcome }) => {
+            let status = match outcome {
+                Outcome::Delivered | Outcome::Replayed | Outcome::ForwardFailed { acknowledge: true } => StatusCode::OK,
+                Outcome::ForwardFailed { acknowledge: false } => StatusCode::BAD_GATEWAY,
+            };
+            let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], Body::from(Bytes::from_owner(body))).into_response();
+            if outcome == Outcome::Replayed {
+                resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            resp
+        }
+        Err(WebhookError::Signature(e)) => {
+            tracing::warn!(error = %e, "tally webhook refused: bad signature");
+            ApiError::Unauthorized(e.to_string()).into_response()
+        }
+        Err(WebhookError::Payload(e)) => ApiError::InvalidPayload(format!("not a Tally webhook payload: {e}")).into_response(),
+    }
+}
