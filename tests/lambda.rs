@@ -246,6 +246,8 @@ fn the_sam_built_bootstrap_serves_alone_in_an_empty_directory() {
         function_url_event("GET", "/health", None, false),
         function_url_event("POST", "/embed", Some(&serde_json::json!({ "inputs": text }).to_string()), true),
         function_url_event("GET", "/model-status", None, false),
+        function_url_event("POST", "/search", Some(r#"{"query": "refund for an annual plan", "top_k": 3}"#), false),
+        function_url_event("POST", "/webhook/tally", Some(&std::fs::read_to_string(data_path("tally/support_request.json")).unwrap()), true),
     ];
     let mut cmd = std::process::Command::new(&copied);
     cmd.current_dir(task_root.path()).env_clear().env("PATH", "/usr/bin:/bin");
@@ -261,6 +263,13 @@ fn the_sam_built_bootstrap_serves_alone_in_an_empty_directory() {
     let (status, model) = payload(&got[2].1);
     assert_eq!(status, 200, "{model}");
     assert_eq!(model["snapshot"]["source"], "embedded", "{model}");
+    // The sample corpus index is compiled in too: search and the webhook answer from it.
+    let (status, search) = payload(&got[3].1);
+    assert_eq!(status, 200, "{search}");
+    assert!(!search["results"].as_array().unwrap().is_empty(), "{search}");
+    let (status, webhook) = payload(&got[4].1);
+    assert_eq!(status, 200, "{webhook}");
+    assert!(!webhook["matches"].as_array().unwrap().is_empty(), "{webhook}");
 }
 
 #[test]
