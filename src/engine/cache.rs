@@ -106,6 +106,16 @@ impl EmbedCache {
         })
     }
 
+    /// Drops the least recently used half of the entries (the memory guard's standard level);
+    /// returns how many.
+    pub fn shrink_to_half(&self) -> usize {
+        self.lru.as_ref().map_or(0, |lru| {
+            let mut lru = lru.lock().unwrap_or_else(|e| e.into_inner());
+            let drop = lru.len() - lru.len() / 2;
+            (0..drop).filter(|_| lru.pop_lru().is_some()).count()
+        })
+    }
+
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),

@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::service::memory::{process_rss, Pressure};
+use crate::service::memory::{process_rss, Level};
 use crate::service::metrics;
 
 fn timestamp() -> String {
@@ -21,16 +21,19 @@ fn mapped_bytes(state: &AppState) -> u64 {
 }
 
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let (status, code) = match (&state.model, state.memory.pressure()) {
+    // The memory gate checked just before this handler.
+    let level = state.memory.level();
+    let (status, code) = match (&state.model, level) {
         (Err(_), _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
-        (Ok(_), Pressure::Ok) => ("healthy", StatusCode::OK),
-        (Ok(_), _) => ("degraded", StatusCode::OK),
+        (Ok(_), Level::Emergency) => ("degraded", StatusCode::OK),
+        (Ok(_), _) => ("healthy", StatusCode::OK),
     };
     let body = json!({
         "status": status,
         "model_loaded": state.model.is_ok(),
         "model_error": state.model.as_ref().err(),
         "corpus": corpus(&state),
+        "memory_level": level,
         "timestamp": timestamp(),
     });
     (code, Json(body))
@@ -75,7 +78,7 @@ fn corpus(state: &AppState) -> Value {
 }
 
 pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.memory.status(mapped_bytes(&state))))
+    Json(json!(state.memory.status(mapped_bytes(&state), state.reclaim())))
 }
 
 pub async fn info(State(state): State<AppState>) -> Json<Value> {
@@ -102,6 +105,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut gauges = vec![
         ("snapembed_process_resident_memory_bytes", "Resident set size.", process_rss() as f64),
         ("snapembed_memory_limit_bytes", "The memory budget in force.", state.memory.budget().limit_bytes as f64),
+        ("snapembed_memory_level", "Memory guard level: 0 normal, 1 standard, 2 aggressive, 3 emergency.", state.memory.level() as u8 as f64),
         ("snapembed_snapshot_mapped_bytes", "Bytes of the mapped snapshot.", mapped_bytes(&state) as f64),
         ("snapembed_model_loaded", "1 when the model is loaded.", state.model.is_ok() as u8 as f64),
     ];
