@@ -31,6 +31,8 @@ enum Command {
     Index(cli::index::IndexArgs),
     /// Search a corpus index from the command line.
     Search(cli::index::SearchArgs),
+    /// Smoke-check a deployment: every endpoint timed, /embed compared with this binary's vector.
+    Check(cli::check::CheckArgs),
     /// The memory guard's report (level, RSS against the budget, thresholds), once or --watch.
     Memory(cli::memory::MemoryCmdArgs),
     /// Time embedding in this process (used by bench/): texts from a file, one per line.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cli::info::run(args),
         Command::Index(args) => cli::index::run(args),
         Command::Search(args) => cli::index::search(args),
+        Command::Check(args) => cli::check::run(args),
         Command::Memory(args) => cli::memory::run(args),
         Command::Score(args) => cli::score::score(args),
         Command::Rank(args) => cli::score::rank(args),

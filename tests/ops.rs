@@ -51,3 +51,104 @@ fn thresholds_out_of_order_are_refused() {
     assert!(!out.status.success(), "a server must not start with thresholds it cannot meet");
     assert!(String::from_utf8_lossy(&out.stderr).contains("must rise strictly"));
 }
+
+// ---- snapembed check ------------------------------------------------------------------------
+
+fn check(url: &str, extra: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = snapembed()
+        .args(["check", url, "--json"])
+        .args(extra)
+        .env("SNAPEMBED_SNAPSHOT", crate::common::snapshot_path())
+        .env_remove("SNAPEMBED_TALLY_SECRET")
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), report, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn step<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no step {name}: {report}"))
+}
+
+#[test]
+fn check_passes_against_a_real_server() {
+    let server = crate::server::Server::start(&[]);
+    let url = format!("http://{}", server.addr);
+    let (ok, report, stderr) = check(&url, &["--cold"]);
+    assert!(ok, "{report:#}\n{stderr}");
+    assert_eq!(report["failed"], 0);
+    for name in ["GET /health", "GET /model-status", "GET /memory-status", "POST /embed", "POST /v1/embeddings", "POST /similarity"] {
+        let s = step(&report, name);
+        assert_eq!(s["outcome"], "pass", "{s}");
+        assert!(s["ms"].as_f64().unwrap() > 0.0, "{name} is timed");
+    }
+    assert!(step(&report, "POST /embed")["detail"].as_str().unwrap().starts_with("cosine 1.0"), "{report:#}");
+    assert_eq!(step(&report, "POST /search")["outcome"], "skip", "no corpus loaded");
+    assert!(report["cold"]["first_ms"].as_f64().unwrap() > 0.0);
+    assert!(report["cold"]["note"].as_str().unwrap().contains("REPORT log line"));
+
+    // The human form: one line per step and a summary.
+    let out = snapembed().args(["check", &url]).env("SNAPEMBED_SNAPSHOT", crate::common::snapshot_path()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("✓ POST /embed") && text.contains("OK: "), "{text}");
+}
+
+/// The committed snapshot with the embedding LayerNorm's gamma reversed and both checksums
+/// redone: a valid snapshot of a different model.
+fn wrong_model_snapshot(dir: &std::path::Path) -> std::path::PathBuf {
+    use snapembed::engine::snapshot::{Snapshot, ALIGNMENT, PREAMBLE_LEN};
+    let path = crate::common::snapshot_path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut header = Snapshot::open(&path).unwrap().header().clone();
+    let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let data_start = (PREAMBLE_LEN + header_len).div_ceil(ALIGNMENT) * ALIGNMENT;
+    let t = header.tensors.iter().find(|t| t.name == "embeddings.norm.gamma").unwrap();
+    let span = data_start + t.offset as usize..data_start + (t.offset + t.nbytes) as usize;
+    let mut gamma: Vec<[u8; 4]> = bytes[span.clone()].chunks(4).map(|c| c.try_into().unwrap()).collect();
+    gamma.reverse();
+    bytes[span].copy_from_slice(&gamma.concat());
+    header.data_crc32 = crc32fast::hash(&bytes[data_start..]);
+    let encoded = bincode::serde::encode_to_vec(&header, bincode::config::standard()).unwrap();
+    assert_eq!(encoded.len(), header_len, "a CRC of the same encoded length");
+    bytes[PREAMBLE_LEN..PREAMBLE_LEN + header_len].copy_from_slice(&encoded);
+    bytes[16..20].copy_from_slice(&crc32fast::hash(&encoded).to_le_bytes());
+    let out = dir.join("wrong.snap");
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+#[test]
+fn check_fails_when_the_deployment_runs_another_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = wrong_model_snapshot(dir.path());
+    let server = crate::server::Server::start(&[("SNAPEMBED_SNAPSHOT", wrong.to_str().unwrap())]);
+    let (ok, report, stderr) = check(&format!("http://{}", server.addr), &[]);
+    assert!(!ok, "a wrong model must fail the check: {report:#}");
+    assert!(stderr.contains("checks failed"), "{stderr}");
+    let embed = step(&report, "POST /embed");
+    assert_eq!(embed["outcome"], "fail");
+    assert!(embed["detail"].as_str().unwrap().contains("a different model or a broken build"), "{embed}");
+    assert_eq!(step(&report, "GET /health")["outcome"], "pass", "the rest still runs");
+}
+
+#[test]
+fn check_against_nothing_fails_fast_and_says_why() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = std::time::Instant::now();
+    let (ok, report, _) = check(&format!("http://127.0.0.1:{port}"), &["--timeout", "2s"]);
+    assert!(!ok);
+    let health = step(&report, "GET /health");
+    assert_eq!(health["outcome"], "fail");
+    assert!(health["detail"].as_str().unwrap().to_lowercase().contains("connect"), "{health}");
+
+    // A server that accepts and never answers: every request ends at the timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let (ok, report, _) = check(&format!("http://{addr}"), &["--timeout", "300ms"]);
+    assert!(!ok);
+    assert!(step(&report, "GET /health")["detail"].as_str().unwrap().contains("timed out"), "{report:#}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(30), "no hang: {:?}", t.elapsed());
+    drop(silent);
+}

@@ -2,6 +2,7 @@
 //! how to compute (threads, kernels).
 
 pub mod bench_search;
+pub mod check;
 pub mod embed;
 pub mod index;
 pub mod info;
