@@ -152,3 +152,90 @@ fn check_against_nothing_fails_fast_and_says_why() {
     assert!(t.elapsed() < std::time::Duration::from_secs(30), "no hang: {:?}", t.elapsed());
     drop(silent);
 }
+
+// ---- oversized bodies over a real socket ------------------------------------------------------
+
+/// Writes `head` and `body` on one connection and reads the whole answer.
+fn raw_exchange(addr: &str, head: &str, body: &[u8]) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+fn big_body() -> Vec<u8> {
+    let mut b = br#"{"inputs":[""#.to_vec();
+    b.extend(std::iter::repeat_n(b'a', 10_000_000));
+    b.extend_from_slice(br#""]}"#);
+    b
+}
+
+#[test]
+fn ten_megabytes_get_the_413_json_not_a_broken_pipe() {
+    let server = crate::server::Server::start(&[]);
+    let body = big_body();
+    let head = format!("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    for _ in 0..3 {
+        let answer = raw_exchange(&server.addr, &head, &body).expect("the whole body is accepted, then the answer read");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains(r#""error_type":"payload_too_large""#) && answer.contains("10000015 bytes"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    }
+    let (status, _) = crate::common::http_request(&server.addr, "GET", "/health", None);
+    assert_eq!(status, 200, "still serving");
+}
+
+#[test]
+fn expect_100_continue_is_refused_before_the_body_is_sent() {
+    use std::io::{Read, Write};
+    let server = crate::server::Server::start(&[]);
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let head = "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000015\r\nExpect: 100-continue\r\n\r\n";
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("an answer without the body, not a wait");
+    let answer = String::from_utf8_lossy(&raw);
+    assert!(answer.starts_with("HTTP/1.1 413"), "no 100 Continue for a body that is refused: {answer}");
+
+    // A body within the limit still gets its 100 Continue and is served.
+    let body = r#"{"inputs":["hello"]}"#;
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let head = format!("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    let mut first = [0u8; 25];
+    s.read_exact(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("HTTP/1.1 100 Continue"));
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("HTTP/1.1 200"), "{rest}");
+}
+
+#[test]
+fn python_http_client_reads_the_413() {
+    let script = r#"
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+body = b'{"inputs":["' + b'a' * 10_000_000 + b'"]}'
+c.request("POST", "/embed", body=body, headers={"Content-Type": "application/json"})
+r = c.getresponse()
+print(r.status, r.read().decode())
+"#;
+    if Command::new("python3").arg("--version").output().is_err() {
+        assert!(std::env::var_os("SNAPEMBED_REQUIRE_PYTHON").is_none(), "python3 is required");
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let server = crate::server::Server::start(&[]);
+    let port = server.addr.rsplit(':').next().unwrap();
+    let out = Command::new("python3").args(["-c", script, port]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("413 ") && stdout.contains("payload_too_large"), "{stdout}");
+}

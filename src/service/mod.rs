@@ -2,7 +2,8 @@
 //! tests all use. Handlers live in `embed` (model work), `search` (corpus search), `score`
 //! (the resume scorer), `tally` (the Tally form webhook) and `ops` (health and status); bodies
 //! in `types`; the error shape in `error`; the resume scorer's request bodies in
-//! `resume_input`. Around it: `config` (flags and limits), `memory` (the memory guard),
+//! `resume_input`; `oversize` answers bodies over the limit before reading them; `request_id`
+//! tags each request. Around it: `config` (flags and limits), `memory` (the memory guard),
 //! `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda runtime adapter).
 
 pub mod config;
@@ -15,6 +16,7 @@ mod ops;
 pub mod resume_input;
 mod score;
 pub mod search;
+mod oversize;
 pub mod server;
 mod tally;
 pub mod types;
@@ -150,6 +152,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), memory_gate))
+        .layer(middleware::from_fn_with_state(state.clone(), oversize::refuse_oversized))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
         .layer(TraceLayer::new_for_http())
