@@ -239,3 +239,58 @@ print(r.status, r.read().decode())
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.starts_with("413 ") && stdout.contains("payload_too_large"), "{stdout}");
 }
+
+// ---- X-Request-Id ------------------------------------------------------------------------------
+
+#[test]
+fn request_ids_are_returned_and_on_the_requests_log_lines() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = snapembed()
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .env("SNAPEMBED_SNAPSHOT", crate::common::snapshot_path())
+        .env("RUST_LOG", "info,tower_http=debug")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(at) = line.find("listening addr=") {
+            break line[at + "listening addr=".len()..].trim().to_owned();
+        }
+    };
+    let exchange = |extra: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /health HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        raw.to_ascii_lowercase()
+    };
+    let given = exchange("X-Request-Id: ops-test-42\r\n");
+    assert!(given.contains("x-request-id: ops-test-42\r\n"), "{given}");
+    let generated = exchange("");
+    let id = generated.split("x-request-id: ").nth(1).unwrap().split("\r\n").next().unwrap().to_owned();
+    assert_eq!(id.len(), 24, "{generated}");
+    let replaced = exchange(&format!("X-Request-Id: {}\r\n", "x".repeat(300)));
+    assert!(!replaced.contains(&"x".repeat(300)), "an oversized id is not echoed");
+    // tower_http's request and response lines sit inside the request's span. The log is read
+    // on a thread so that a missing line fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut tagged = 0;
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        tagged += line.contains(r#"request_id="ops-test-42""#) as usize;
+        if line.contains(&format!(r#"request_id="{id}""#)) && line.contains("finished processing request") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(tagged >= 2, "the given id is on the request's log lines (started and finished)");
+}

@@ -17,6 +17,7 @@ pub mod resume_input;
 mod score;
 pub mod search;
 mod oversize;
+pub mod request_id;
 pub mod server;
 mod tally;
 pub mod types;
@@ -156,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
 
