@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::engine::kernels::Isa;
 use crate::service::memory::{process_rss, Level};
 use crate::service::metrics;
 
@@ -60,7 +61,8 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
             "created_by": h.model.created_by,
             "source_files": h.model.source_files,
         },
-        "quantization": h.quantization.scheme,
+        "quantization": quantization(&h.quantization.scheme, m.isa()),
+        "activations": activations(m.isa(), h.quantization.group_size),
         "dimensions": m.dimensions(),
         "max_tokens": m.max_tokens(),
         "pooling": h.embedding.pooling,
@@ -75,6 +77,22 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
 /// The loaded corpus (documents, chunks, checksum, load time, source), or null.
 fn corpus(state: &AppState) -> Value {
     json!(state.corpus.as_ref().map(|c| c.info()))
+}
+
+/// The snapshot's scheme describes its weights; what happens to activations is the running
+/// kernels' choice, so that part of the baked-in text is replaced by what they do.
+fn quantization(scheme: &str, isa: Isa) -> String {
+    let weights = scheme.split("; ").filter(|part| !part.contains("activations")).collect::<Vec<_>>().join("; ");
+    let activations = if isa.quantizes_activations() { "int8 activations, integer arithmetic" } else { "f32 activations and arithmetic" };
+    format!("{weights}; {activations} ({} kernels)", isa.name())
+}
+
+fn activations(isa: Isa, group: u32) -> String {
+    if isa.quantizes_activations() {
+        format!("int8, quantized per row in groups of {group}")
+    } else {
+        "f32".into()
+    }
 }
 
 pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
@@ -124,4 +142,22 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         text.push_str(&metrics::exposition("snapembed_embed_cache_capacity", "gauge", "Most embeddings the cache keeps (0: off).", c.capacity as f64));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quantization_says_what_the_kernels_do() {
+        let scheme = "int8 weights, symmetric, one f32 scale per 32 input rows per output column (word embeddings: per row); f32 activations and arithmetic";
+        let q = quantization(scheme, Isa::Portable);
+        assert!(q.starts_with("int8 weights, symmetric") && q.ends_with("; f32 activations and arithmetic (portable kernels)"), "{q}");
+        assert_eq!(activations(Isa::Portable, 32), "f32");
+        for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
+            let q = quantization(scheme, isa);
+            assert!(q.contains("int8 activations") && !q.contains("f32 activations"), "{q}");
+            assert_eq!(activations(isa, 32), "int8, quantized per row in groups of 32");
+        }
+    }
 }
