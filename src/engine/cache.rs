@@ -172,4 +172,15 @@ mod tests {
         assert!(c.get_many(&[k])[0].is_none());
         assert_eq!(c.stats(), CacheStats::default());
     }
+
+    #[test]
+    fn shrinking_to_half_drops_the_least_recent() {
+        let c = EmbedCache::new(8);
+        let keys: Vec<CacheKey> = (0..5).map(|i| c.key(&i.to_string(), true, true)).collect();
+        c.insert_many(keys.iter().map(|&k| (k, cached(1.0))));
+        assert_eq!(c.shrink_to_half(), 3);
+        let got = c.get_many(&keys);
+        assert!(got[..3].iter().all(Option::is_none) && got[3..].iter().all(Option::is_some));
+        assert_eq!(EmbedCache::new(0).shrink_to_half(), 0);
+    }
 }
