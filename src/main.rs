@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API on $PORT, or as an AWS Lambda function when AWS_LAMBDA_RUNTIME_API is set.
-    Serve(snapembed::service::config::ServeConfig),
+    Serve(Box<snapembed::service::config::ServeConfig>),
     /// Embed texts: one per line on stdin, or --text arguments; one JSON array per line out.
     Embed(cli::embed::EmbedArgs),
     /// Score a resume against a job description, requirement by requirement.
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         args.push("serve".into());
     }
     let result = match Cli::parse_from(args).command {
-        Command::Serve(config) => cli::serve::run(config),
+        Command::Serve(config) => cli::serve::run(*config),
         Command::Embed(args) => cli::embed::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Index(args) => cli::index::run(args),
