@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API on $PORT, or as an AWS Lambda function when AWS_LAMBDA_RUNTIME_API is set.
-    Serve(snapembed::service::config::ServeConfig),
+    Serve(Box<snapembed::service::config::ServeConfig>),
     /// Embed texts: one per line on stdin, or --text arguments; one JSON array per line out.
     Embed(cli::embed::EmbedArgs),
     /// Score a resume against a job description, requirement by requirement.
@@ -31,6 +31,10 @@ enum Command {
     Index(cli::index::IndexArgs),
     /// Search a corpus index from the command line.
     Search(cli::index::SearchArgs),
+    /// Smoke-check a deployment: every endpoint timed, /embed compared with this binary's vector.
+    Check(cli::check::CheckArgs),
+    /// The memory guard's report (level, RSS against the budget, thresholds), once or --watch.
+    Memory(cli::memory::MemoryCmdArgs),
     /// Time embedding in this process (used by bench/): texts from a file, one per line.
     #[command(hide = true)]
     Bench(cli::embed::BenchArgs),
@@ -46,11 +50,13 @@ fn main() -> ExitCode {
         args.push("serve".into());
     }
     let result = match Cli::parse_from(args).command {
-        Command::Serve(config) => cli::serve::run(config),
+        Command::Serve(config) => cli::serve::run(*config),
         Command::Embed(args) => cli::embed::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Index(args) => cli::index::run(args),
         Command::Search(args) => cli::index::search(args),
+        Command::Check(args) => cli::check::run(args),
+        Command::Memory(args) => cli::memory::run(args),
         Command::Score(args) => cli::score::score(args),
         Command::Rank(args) => cli::score::rank(args),
         Command::Bench(args) => cli::embed::bench(args),

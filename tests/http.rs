@@ -224,8 +224,47 @@ async fn memory_pressure_degrades_instead_of_dying() {
     assert_eq!(headers[header::RETRY_AFTER], "1");
     let (s, m) = get(&app, "/memory-status").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(m["pressure"], "critical");
+    assert_eq!(m["level"], "emergency");
     assert_eq!(m["limit_source"], "--memory-limit-mb");
+}
+
+#[tokio::test]
+async fn memory_levels_seen_through_the_api() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    const MB: u64 = 1 << 20;
+    let rss = Arc::new(AtomicU64::new(10 * MB));
+    let r = rss.clone();
+    let guard = MemoryGuard::new(Some(100)).with_rss_reader(move || r.load(Ordering::SeqCst));
+    let app = router_with(Limits::default(), 2, guard);
+    let embed = json!({"inputs": ["memory levels"]});
+    for (at, level, embed_status, health) in [
+        (10, "normal", StatusCode::OK, "healthy"),
+        (72, "standard", StatusCode::OK, "healthy"),
+        (85, "aggressive", StatusCode::OK, "healthy"),
+        (95, "emergency", StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+        (40, "normal", StatusCode::OK, "healthy"),
+    ] {
+        rss.store(at * MB, Ordering::SeqCst);
+        let (s, body) = post(&app, "/embed", embed.clone()).await;
+        assert_eq!(s, embed_status, "at {at} MB of 100: {body}");
+        if s == StatusCode::OK {
+            assert_eq!(body[0].as_array().unwrap().len(), 384, "at {at} MB the vector is whole");
+        } else {
+            assert_eq!(body["error_type"], "overloaded");
+        }
+        let (s, h) = get(&app, "/health").await;
+        assert_eq!((s, h["status"].as_str().unwrap(), h["memory_level"].as_str().unwrap()), (StatusCode::OK, health, level));
+    }
+    let (_, m) = get(&app, "/memory-status").await;
+    let steps: Vec<(&str, &str)> =
+        m["last_cleanups"].as_array().unwrap().iter().map(|t| (t["from"].as_str().unwrap(), t["to"].as_str().unwrap())).collect();
+    assert_eq!(steps, [("normal", "standard"), ("standard", "aggressive"), ("aggressive", "emergency"), ("emergency", "normal")]);
+    assert_eq!(m["last_cleanups"][0]["rss_before_bytes"], 72 * MB);
+    assert!(m["last_cleanups"][0]["freed"]["scratch_bytes"].as_u64().unwrap() > 0, "the first embed's buffers were kept, then freed");
+    assert!(m["last_cleanups"][1]["freed"]["malloc_trim_ran"].as_bool().unwrap());
+    assert!(m["last_cleanups"][3]["freed"].is_null(), "going down frees nothing");
+    assert_eq!(m["thresholds"], json!({"standard": 0.7, "aggressive": 0.8, "emergency": 0.9}));
 }
 
 #[tokio::test]

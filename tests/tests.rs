@@ -8,6 +8,7 @@ mod chunk;
 mod cli;
 mod http;
 mod lambda;
+mod ops;
 mod parity;
 mod pdf;
 mod score;

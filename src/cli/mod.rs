@@ -2,9 +2,11 @@
 //! how to compute (threads, kernels).
 
 pub mod bench_search;
+pub mod check;
 pub mod embed;
 pub mod index;
 pub mod info;
+pub mod memory;
 pub mod score;
 pub mod serve;
 

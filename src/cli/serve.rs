@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use snapembed::engine::embedder::{default_workers, Workers};
 use snapembed::service::config::{LogFormat, ServeConfig};
-use snapembed::service::memory::MemoryGuard;
 use snapembed::service::AppState;
 use snapembed::search::{MappedIndex, Search};
 use snapembed::Embedder;
@@ -33,7 +32,7 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     let corpus = load_corpus(&config, model.as_ref().ok())?;
     let workers = config.threads.map_or_else(default_workers, Workers::from);
-    let memory = MemoryGuard::new(config.memory_limit_mb);
+    let memory = config.memory.guard()?;
     tracing::info!(
         threads = workers.count,
         threads_source = %workers.source,
@@ -56,7 +55,9 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         if lambda {
             snapembed::service::lambda::run(state).await.map_err(|e| anyhow::anyhow!(e))
         } else {
-            snapembed::service::server::serve(state, config.addr()).await.map_err(anyhow::Error::from)
+            let period = config.memory.memory_check_secs;
+            let memory_check = (period > 0).then(|| std::time::Duration::from_secs(period));
+            snapembed::service::server::serve(state, config.addr(), memory_check).await.map_err(anyhow::Error::from)
         }
     })
 }

@@ -106,6 +106,16 @@ impl EmbedCache {
         })
     }
 
+    /// Drops the least recently used half of the entries (the memory guard's standard level);
+    /// returns how many.
+    pub fn shrink_to_half(&self) -> usize {
+        self.lru.as_ref().map_or(0, |lru| {
+            let mut lru = lru.lock().unwrap_or_else(|e| e.into_inner());
+            let drop = lru.len() - lru.len() / 2;
+            (0..drop).filter(|_| lru.pop_lru().is_some()).count()
+        })
+    }
+
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
@@ -161,5 +171,16 @@ mod tests {
         c.insert_many([(k, cached(1.0))]);
         assert!(c.get_many(&[k])[0].is_none());
         assert_eq!(c.stats(), CacheStats::default());
+    }
+
+    #[test]
+    fn shrinking_to_half_drops_the_least_recent() {
+        let c = EmbedCache::new(8);
+        let keys: Vec<CacheKey> = (0..5).map(|i| c.key(&i.to_string(), true, true)).collect();
+        c.insert_many(keys.iter().map(|&k| (k, cached(1.0))));
+        assert_eq!(c.shrink_to_half(), 3);
+        let got = c.get_many(&keys);
+        assert!(got[..3].iter().all(Option::is_none) && got[3..].iter().all(Option::is_some));
+        assert_eq!(EmbedCache::new(0).shrink_to_half(), 0);
     }
 }

@@ -212,6 +212,12 @@ impl Embedder {
         self.cache.stats()
     }
 
+    /// Drops the least recently used half of the cache (the memory guard's standard level);
+    /// returns the entries dropped.
+    pub fn shrink_cache_to_half(&self) -> usize {
+        self.cache.shrink_to_half()
+    }
+
     /// Empties the cache; returns the entries dropped.
     pub fn clear_cache(&self) -> usize {
         self.cache.clear()

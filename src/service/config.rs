@@ -83,12 +83,11 @@ pub struct ServeConfig {
     pub limits: Limits,
     #[command(flatten)]
     pub scoring: ScoreConfig,
-    /// Memory budget in MB (default: the container's limit — cgroup memory.max or Lambda's size).
-    #[arg(long, env = "SNAPEMBED_MEMORY_LIMIT_MB")]
-    pub memory_limit_mb: Option<u64>,
     /// Embeddings kept in the LRU cache in front of the model (0 disables it).
     #[arg(long, env = "SNAPEMBED_EMBED_CACHE_ENTRIES", default_value_t = crate::engine::cache::DEFAULT_ENTRIES)]
     pub embed_cache_entries: usize,
+    #[command(flatten)]
+    pub memory: crate::service::memory::MemoryArgs,
     #[arg(long, env = "SNAPEMBED_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
     #[command(flatten)]
@@ -114,6 +113,7 @@ impl ServeConfig {
         }
         self.kernels.resolve()?;
         self.tally.settings(&self.limits)?;
+        self.memory.thresholds().map_err(|e| e.to_string())?;
         Ok(())
     }
 }

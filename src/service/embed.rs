@@ -1,7 +1,8 @@
 //! The model endpoints: TEI `/embed` and `/similarity`, OpenAI `/v1/embeddings`. All three
-//! validate, then share `run_embedding`, which runs on `run_compute`: admission (429), memory
-//! pressure (503), one compute permit, the embedder (through its cache) on a blocking thread.
-//! Other features' model work (the scorer) runs on `run_compute` too.
+//! validate, then share `run_embedding`, which runs on `run_compute`: admission (429), one
+//! compute permit (all of them, in small chunks, at the aggressive memory level; the memory
+//! gate in service/mod.rs refuses new work in an emergency), the embedder (through its cache)
+//! on a blocking thread. Other features' model work (the scorer) runs on `run_compute` too.
 
 use axum::extract::State;
 use axum::Json;
@@ -10,12 +11,12 @@ use base64::Engine;
 use super::error::{ApiError, ApiJson};
 use super::types::*;
 use super::AppState;
-use crate::service::memory::Pressure;
+use crate::service::memory::Level;
 use crate::engine::pooling::cosine;
 use crate::engine::embedder::Embedded;
 use crate::{EmbedError, EmbedOptions, Embedder};
 
-/// Tokens per forward pass under elevated memory pressure (a quarter of the usual activations).
+/// Tokens per forward pass at the aggressive memory level (a quarter of the usual activations).
 const SMALL_CHUNK_TOKENS: usize = 256;
 
 pub async fn embed(State(state): State<AppState>, ApiJson(req): ApiJson<EmbedRequest>) -> Result<Json<Vec<Vec<f32>>>, ApiError> {
@@ -121,9 +122,9 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
     Ok((vectors, tokens))
 }
 
-/// Runs model work for any feature: admission (429), memory pressure (503), one compute permit
-/// (all of them under elevated pressure), then `job` on a blocking thread with the embedding
-/// options the pressure allows (one thread; small chunks under pressure).
+/// Runs model work for any feature: admission (429), one compute permit (all of them at the
+/// aggressive memory level), then `job` on a blocking thread with the embedding options the
+/// level allows (one thread; small chunks when aggressive). The memory gate answered 503 before.
 pub(super) async fn run_compute<T, F>(state: &AppState, job: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -131,18 +132,11 @@ where
 {
     let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
     let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
-    let pressure = state.memory.pressure();
-    if pressure == Pressure::Critical {
-        return Err(ApiError::MemoryPressure("resident memory is above the critical share of the limit".into()));
-    }
-    // Under elevated pressure: one job at a time, in small chunks.
-    let (permits, chunk_tokens) = match pressure {
-        Pressure::Ok => (1, crate::engine::embedder::MAX_CHUNK_TOKENS),
-        _ => {
-            let freed = model.release_scratch();
-            tracing::info!(freed_bytes = freed, "elevated memory pressure: small chunks, one job at a time");
-            (state.compute_permits, SMALL_CHUNK_TOKENS)
-        }
+    // The memory gate (service/mod.rs) checked before this request and refuses new work in an
+    // emergency; at the aggressive level: one job at a time, in small chunks.
+    let (permits, chunk_tokens) = match state.memory.level() {
+        Level::Normal | Level::Standard => (1, crate::engine::embedder::MAX_CHUNK_TOKENS),
+        Level::Aggressive | Level::Emergency => (state.compute_permits, SMALL_CHUNK_TOKENS),
     };
     let _compute = state.compute.acquire_many(permits).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
     // One thread per job: the server's parallelism comes from concurrent requests, and under

@@ -2,7 +2,8 @@
 //! tests all use. Handlers live in `embed` (model work), `search` (corpus search), `score`
 //! (the resume scorer), `tally` (the Tally form webhook) and `ops` (health and status); bodies
 //! in `types`; the error shape in `error`; the resume scorer's request bodies in
-//! `resume_input`. Around it: `config` (flags and limits), `memory` (the memory guard),
+//! `resume_input`; `oversize` answers bodies over the limit before reading them; `request_id`
+//! tags each request. Around it: `config` (flags and limits), `memory` (the memory guard),
 //! `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda runtime adapter).
 
 pub mod config;
@@ -15,6 +16,8 @@ mod ops;
 pub mod resume_input;
 mod score;
 pub mod search;
+mod oversize;
+pub mod request_id;
 pub mod server;
 mod tally;
 pub mod types;
@@ -35,7 +38,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 
 use crate::service::config::{Limits, ScoreConfig};
-use crate::service::memory::MemoryGuard;
+use crate::service::memory::{Level, MemoryGuard, Reclaim};
 use crate::service::metrics::Metrics;
 use crate::engine::embedder::Workers;
 use crate::Embedder;
@@ -114,6 +117,16 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// What the memory guard may free: the model's cache and buffers, or nothing.
+    pub fn reclaim(&self) -> &dyn Reclaim {
+        match &self.model {
+            Ok(m) => m.as_ref(),
+            Err(_) => &(),
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
@@ -139,9 +152,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), memory_gate))
+        .layer(middleware::from_fn_with_state(state.clone(), oversize::refuse_oversized))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
 
@@ -161,4 +177,14 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let resp = next.run(req).await;
     state.metrics.record_request(&route, &method, resp.status().as_u16(), t.elapsed());
     resp
+}
+
+/// Runs the memory guard's check before every request; in an emergency refuses new work with
+/// 503 + Retry-After. Every POST is work (embedding, search, scoring, webhooks); the GETs
+/// (health, status, info, metrics) keep answering so operators can see why.
+async fn memory_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.memory.check(state.reclaim()) == Level::Emergency && req.method() == Method::POST {
+        return ApiError::MemoryPressure("resident memory is above the emergency share of the limit".into()).into_response();
+    }
+    next.run(req).await
 }

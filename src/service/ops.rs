@@ -9,7 +9,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::service::memory::{process_rss, Pressure};
+use crate::engine::kernels::Isa;
+use crate::service::memory::{process_rss, Level};
 use crate::service::metrics;
 
 fn timestamp() -> String {
@@ -21,16 +22,19 @@ fn mapped_bytes(state: &AppState) -> u64 {
 }
 
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let (status, code) = match (&state.model, state.memory.pressure()) {
+    // The memory gate checked just before this handler.
+    let level = state.memory.level();
+    let (status, code) = match (&state.model, level) {
         (Err(_), _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
-        (Ok(_), Pressure::Ok) => ("healthy", StatusCode::OK),
-        (Ok(_), _) => ("degraded", StatusCode::OK),
+        (Ok(_), Level::Emergency) => ("degraded", StatusCode::OK),
+        (Ok(_), _) => ("healthy", StatusCode::OK),
     };
     let body = json!({
         "status": status,
         "model_loaded": state.model.is_ok(),
         "model_error": state.model.as_ref().err(),
         "corpus": corpus(&state),
+        "memory_level": level,
         "timestamp": timestamp(),
     });
     (code, Json(body))
@@ -57,7 +61,8 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
             "created_by": h.model.created_by,
             "source_files": h.model.source_files,
         },
-        "quantization": h.quantization.scheme,
+        "quantization": quantization(&h.quantization.scheme, m.isa()),
+        "activations": activations(m.isa(), h.quantization.group_size),
         "dimensions": m.dimensions(),
         "max_tokens": m.max_tokens(),
         "pooling": h.embedding.pooling,
@@ -74,8 +79,24 @@ fn corpus(state: &AppState) -> Value {
     json!(state.corpus.as_ref().map(|c| c.info()))
 }
 
+/// The snapshot's scheme describes its weights; what happens to activations is the running
+/// kernels' choice, so that part of the baked-in text is replaced by what they do.
+fn quantization(scheme: &str, isa: Isa) -> String {
+    let weights = scheme.split("; ").filter(|part| !part.contains("activations")).collect::<Vec<_>>().join("; ");
+    let activations = if isa.quantizes_activations() { "int8 activations, integer arithmetic" } else { "f32 activations and arithmetic" };
+    format!("{weights}; {activations} ({} kernels)", isa.name())
+}
+
+fn activations(isa: Isa, group: u32) -> String {
+    if isa.quantizes_activations() {
+        format!("int8, quantized per row in groups of {group}")
+    } else {
+        "f32".into()
+    }
+}
+
 pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.memory.status(mapped_bytes(&state))))
+    Json(json!(state.memory.status(mapped_bytes(&state), state.reclaim())))
 }
 
 pub async fn info(State(state): State<AppState>) -> Json<Value> {
@@ -102,6 +123,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut gauges = vec![
         ("snapembed_process_resident_memory_bytes", "Resident set size.", process_rss() as f64),
         ("snapembed_memory_limit_bytes", "The memory budget in force.", state.memory.budget().limit_bytes as f64),
+        ("snapembed_memory_level", "Memory guard level: 0 normal, 1 standard, 2 aggressive, 3 emergency.", state.memory.level() as u8 as f64),
         ("snapembed_snapshot_mapped_bytes", "Bytes of the mapped snapshot.", mapped_bytes(&state) as f64),
         ("snapembed_model_loaded", "1 when the model is loaded.", state.model.is_ok() as u8 as f64),
     ];
@@ -120,4 +142,22 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         text.push_str(&metrics::exposition("snapembed_embed_cache_capacity", "gauge", "Most embeddings the cache keeps (0: off).", c.capacity as f64));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quantization_says_what_the_kernels_do() {
+        let scheme = "int8 weights, symmetric, one f32 scale per 32 input rows per output column (word embeddings: per row); f32 activations and arithmetic";
+        let q = quantization(scheme, Isa::Portable);
+        assert!(q.starts_with("int8 weights, symmetric") && q.ends_with("; f32 activations and arithmetic (portable kernels)"), "{q}");
+        assert_eq!(activations(Isa::Portable, 32), "f32");
+        for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
+            let q = quantization(scheme, isa);
+            assert!(q.contains("int8 activations") && !q.contains("f32 activations"), "{q}");
+            assert_eq!(activations(isa, 32), "int8, quantized per row in groups of 32");
+        }
+    }
 }

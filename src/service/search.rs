@@ -9,7 +9,6 @@ use axum::Json;
 use super::error::{ApiError, ApiJson};
 use super::AppState;
 use crate::search::{SearchError, SearchParams, SearchRequest, SearchResponse};
-use crate::service::memory::Pressure;
 
 pub async fn search(State(state): State<AppState>, ApiJson(req): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
     let (query, params) = req.into_parts();
@@ -30,9 +29,7 @@ pub(crate) async fn search_text(state: &AppState, text: String, req: SearchParam
     let corpus = state.corpus.clone().ok_or(ApiError::NoCorpus)?;
     let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
     let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
-    if state.memory.pressure() == Pressure::Critical {
-        return Err(ApiError::MemoryPressure("resident memory is above the critical share of the limit".into()));
-    }
+    // An emergency memory level was refused by the memory gate before this handler.
     let _compute = state.compute.acquire().await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
     let started = Instant::now();
     let job = tokio::task::spawn_blocking(move || crate::search::run(&model, corpus.as_ref(), &text, &req));
