@@ -83,7 +83,10 @@ fn check_passes_against_a_real_server() {
         assert!(s["ms"].as_f64().unwrap() > 0.0, "{name} is timed");
     }
     assert!(step(&report, "POST /embed")["detail"].as_str().unwrap().starts_with("cosine 1.0"), "{report:#}");
-    assert_eq!(step(&report, "POST /search")["outcome"], "skip", "no corpus loaded");
+    // The binary carries the sample corpus (default feature `embedded-corpus`), so search runs.
+    let search = step(&report, "POST /search");
+    assert_eq!(search["outcome"], "pass", "{search}");
+    assert!(search["detail"].as_str().unwrap().contains("from 300 documents"), "{search}");
     assert!(report["cold"]["first_ms"].as_f64().unwrap() > 0.0);
     assert!(report["cold"]["note"].as_str().unwrap().contains("REPORT log line"));
 
