@@ -21,7 +21,7 @@ use crate::http::send;
 
 /// A fixture from target/pdf-fixtures, or `None` (with the reason printed) when the setup has
 /// not made them, unless SNAPEMBED_REQUIRE_PDF_FIXTURES=1.
-fn fixture(name: &str) -> Option<Vec<u8>> {
+pub(crate) fn fixture(name: &str) -> Option<Vec<u8>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pdf-fixtures").join(name);
     match std::fs::read(&path) {
         Ok(b) => Some(b),
@@ -299,12 +299,12 @@ fn probe() -> Router {
     Router::new().route("/probe", post(route)).with_state(state)
 }
 
-const BOUNDARY: &str = "snapembed-test-boundary";
+pub(crate) const BOUNDARY: &str = "snapembed-test-boundary";
 
 /// One part of a form: (name, filename, content type, bytes).
-type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+pub(crate) type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
 
-fn multipart(parts: &[Part]) -> Vec<u8> {
+pub(crate) fn multipart(parts: &[Part]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, filename, ctype, bytes) in parts {
         out.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());

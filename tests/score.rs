@@ -223,7 +223,7 @@ async fn every_error_has_its_status() {
         (json!({"resume": STRONG, "job_description": long}), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "job_description"),
         (json!({"resume": "  \n ", "job_description": JOB}), StatusCode::UNPROCESSABLE_ENTITY, "validation", "resume is empty"),
         (json!({"resume": STRONG, "job_description": ""}), StatusCode::UNPROCESSABLE_ENTITY, "validation", "job_description is empty"),
-        (json!({"job_description": JOB}), StatusCode::UNPROCESSABLE_ENTITY, "validation", "resume is required"),
+        (json!({"job_description": JOB}), StatusCode::UNPROCESSABLE_ENTITY, "validation", "resume (text) or resume_pdf_base64 is required"),
         (json!({"resume": "\u{0}\u{1}\u{2}\u{3}\u{fffd}\u{fffd}ab\u{7}\u{8}", "job_description": JOB}), StatusCode::UNPROCESSABLE_ENTITY, "validation", "does not look like text"),
     ];
     for (body, status, error_type, says) in cases {
@@ -299,6 +299,70 @@ fn cli_score_prints_a_report_or_json_and_rank_orders_files() {
     let out = snapembed().args(["score", "--resume"]).arg(dir.path().join("missing.txt")).arg("--job").arg(&job).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.txt"));
+}
+
+/// A PDF resume reaches /score as a multipart file or as base64 JSON, with weights either way,
+/// and scores exactly as its extracted text does; the CLI reads the same PDF to the same score.
+#[tokio::test]
+async fn a_pdf_resume_scores_as_its_text_does_over_http_and_the_cli() {
+    use base64::Engine;
+    use snapembed::scorer::pdf::{extract_text, PdfLimits};
+    let Some(pdf) = crate::pdf::fixture("resume_2page.pdf") else { return };
+    let text = extract_text(&pdf, &PdfLimits::default()).unwrap();
+    let app = router();
+    let (status, as_text) = post(&app, "/score", json!({"resume": text, "job_description": JOB})).await;
+    assert_eq!(status, StatusCode::OK, "{as_text}");
+    assert!(as_text["score"].as_f64().unwrap() > 0.0, "{as_text}");
+
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    let (status, from_json) = post(&app, "/score", json!({"resume_pdf_base64": b64, "job_description": JOB})).await;
+    assert_eq!(status, StatusCode::OK, "{from_json}");
+    assert_eq!(from_json, as_text);
+
+    let form_type = format!("multipart/form-data; boundary={}", crate::pdf::BOUNDARY);
+    let form = crate::pdf::multipart(&[("resume", Some("cv.pdf"), Some("application/pdf"), &pdf), ("job_description", None, None, JOB.as_bytes())]);
+    let (status, from_form) = post_raw(&app, "/score", &form_type, form).await;
+    assert_eq!(status, StatusCode::OK, "{from_form}");
+    assert_eq!(from_form, as_text);
+
+    // Weights travel with a PDF too: as a JSON field, or as a form part holding JSON.
+    let weights = json!({"requirements": 0.0, "skills": 0.0, "similarity": 1.0});
+    let (_, text_weighted) = post(&app, "/score", json!({"resume": text, "job_description": JOB, "weights": weights})).await;
+    assert_eq!(text_weighted["formula"]["weights"]["similarity"], 1.0, "{text_weighted}");
+    assert_ne!(text_weighted["score"], as_text["score"]);
+    let (status, json_weighted) = post(&app, "/score", json!({"resume_pdf_base64": b64, "job_description": JOB, "weights": weights})).await;
+    assert_eq!((status, &json_weighted), (StatusCode::OK, &text_weighted));
+    let weights_part = weights.to_string();
+    let form = crate::pdf::multipart(&[
+        ("resume", Some("cv.pdf"), Some("application/pdf"), &pdf),
+        ("job_description", None, None, JOB.as_bytes()),
+        ("weights", None, Some("application/json"), weights_part.as_bytes()),
+    ]);
+    let (status, form_weighted) = post_raw(&app, "/score", &form_type, form).await;
+    assert_eq!((status, &form_weighted), (StatusCode::OK, &text_weighted));
+    let form = crate::pdf::multipart(&[("resume", None, None, b"I write Go."), ("job_description", None, None, JOB.as_bytes()), ("weights", None, None, b"{\"speed\": 1}")]);
+    let (status, body) = post_raw(&app, "/score", &form_type, form).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert!(body["error"].as_str().unwrap().contains("weights"), "{body}");
+
+    // A scanned PDF says no text was found, through /score as through the extractor.
+    if let Some(scan) = crate::pdf::fixture("scanned.pdf") {
+        let form = crate::pdf::multipart(&[("resume", Some("scan.pdf"), Some("application/pdf"), &scan), ("job_description", None, None, JOB.as_bytes())]);
+        let (status, body) = post_raw(&app, "/score", &form_type, form).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "pdf_no_text");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (resume, job) = (dir.path().join("cv.pdf"), dir.path().join("job.md"));
+    std::fs::write(&resume, &pdf).unwrap();
+    std::fs::write(&job, JOB).unwrap();
+    let out = snapembed().args(["score", "--json", "--resume"]).arg(&resume).arg("--job").arg(&job).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli, as_text);
+    let out = snapembed().args(["rank", "--job"]).arg(&job).arg(&resume).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cv.pdf"));
 }
 
 #[test]

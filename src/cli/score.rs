@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use snapembed::scorer::pdf::{self, PdfLimits};
 use snapembed::scorer::{Job, Kind, Report, ScoreOptions, Weights};
 
 use super::{ComputeArgs, SnapshotArgs};
@@ -14,7 +15,7 @@ use super::{ComputeArgs, SnapshotArgs};
 pub struct ScoreArgs {
     #[command(flatten)]
     snapshot: SnapshotArgs,
-    /// The resume (text).
+    /// The resume (text or PDF).
     #[arg(long)]
     resume: PathBuf,
     /// The job description (text or Markdown).
@@ -37,7 +38,7 @@ pub struct RankArgs {
     /// The job description (text or Markdown).
     #[arg(long)]
     job: PathBuf,
-    /// Resume files, or directories whose files are resumes.
+    /// Resume files (text or PDF), or directories whose files are resumes.
     #[arg(required = true)]
     resumes: Vec<PathBuf>,
     /// Print the API's JSON instead of a table.
@@ -49,11 +50,11 @@ pub struct RankArgs {
     compute: ComputeArgs,
 }
 
-/// A resume or job file as text.
+/// A resume or job file as text: a PDF's text is extracted within the service's PDF limits.
 fn read_text(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.starts_with(b"%PDF") {
-        anyhow::bail!("{}: PDF input is not supported by this build yet; give the text", path.display());
+    if bytes.starts_with(b"%PDF-") {
+        return pdf::extract_text(&bytes, &PdfLimits::default()).with_context(|| format!("{}", path.display()));
     }
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }

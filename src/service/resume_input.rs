@@ -1,6 +1,7 @@
 //! The resume scorer's request bodies: a resume and a job description, sent either as
-//! `multipart/form-data` (a file part `resume`, PDF or plain text, and a text part
-//! `job_description`) or as JSON (`resume` text or `resume_pdf_base64`, and `job_description`).
+//! `multipart/form-data` (a file part `resume`, PDF or plain text, a text part
+//! `job_description`, and optionally a `weights` part holding the weights' JSON) or as JSON
+//! (`resume` text or `resume_pdf_base64`, `job_description`, optional `weights`).
 //! [`ResumeInput`] is an extractor that turns either into text, reading a PDF through
 //! [`crate::scorer::pdf`] on a blocking thread; every way a body can be wrong becomes an
 //! [`ApiError`] (a scanned PDF → 422 "no text was found", too large → 413, another content
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ApiJson};
 use super::AppState;
 use crate::scorer::pdf::{self, PdfLimits};
+use crate::scorer::Weights;
 
 /// What the scorer gets: both texts, the resume's already extracted if it came as a PDF.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct ResumeInput {
     pub job_description: String,
     /// The resume came as a PDF.
     pub from_pdf: bool,
+    /// The request's score weights, if it gave any.
+    pub weights: Option<Weights>,
 }
 
 /// The JSON form; `#[serde(flatten)]` it into a request that has more fields.
@@ -34,7 +38,12 @@ pub struct ResumeJson {
     pub resume_pdf_base64: Option<String>,
     #[serde(default)]
     pub job_description: Option<String>,
+    #[serde(default)]
+    pub weights: Option<Weights>,
 }
+
+/// `{"requirements": …, "skills": …, "similarity": …}` is far below this.
+const MAX_WEIGHTS_BYTES: usize = 1024;
 
 /// Bounds on one resume request.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +83,7 @@ impl FromRequest<AppState> for ResumeInput {
 pub async fn parse(req: Request, state: &AppState, limits: &ResumeLimits) -> Result<ResumeInput, ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_owned();
-    let (resume, job_description) = match mime.as_str() {
+    let Parts { resume, job_description, weights } = match mime.as_str() {
         "multipart/form-data" => read_multipart(req, state, limits).await?,
         "application/json" => {
             let ApiJson(body) = ApiJson::<ResumeJson>::from_request(req, state).await?;
@@ -88,7 +97,14 @@ pub async fn parse(req: Request, state: &AppState, limits: &ResumeLimits) -> Res
         Resume::Pdf(bytes) => (extract_pdf(bytes, limits.pdf).await?, true),
     };
     let resume = checked_text("resume", Some(resume), limits)?;
-    Ok(ResumeInput { resume, job_description, from_pdf })
+    Ok(ResumeInput { resume, job_description, from_pdf, weights })
+}
+
+/// The body's fields before the resume is read as text.
+struct Parts {
+    resume: Resume,
+    job_description: Option<String>,
+    weights: Option<Weights>,
 }
 
 fn wrong_type(got: &str) -> ApiError {
@@ -106,7 +122,7 @@ async fn extract_pdf(bytes: Vec<u8>, limits: PdfLimits) -> Result<String, ApiErr
     }
 }
 
-fn from_json(body: ResumeJson, limits: &ResumeLimits) -> Result<(Resume, Option<String>), ApiError> {
+fn from_json(body: ResumeJson, limits: &ResumeLimits) -> Result<Parts, ApiError> {
     let resume = match (body.resume, body.resume_pdf_base64) {
         (Some(_), Some(_)) => return Err(ApiError::Validation("send either resume or resume_pdf_base64, not both".into())),
         (None, None) => return Err(ApiError::Validation("resume (text) or resume_pdf_base64 is required".into())),
@@ -123,14 +139,14 @@ fn from_json(body: ResumeJson, limits: &ResumeLimits) -> Result<(Resume, Option<
             Resume::Pdf(bytes)
         }
     };
-    Ok((resume, body.job_description))
+    Ok(Parts { resume, job_description: body.job_description, weights: body.weights })
 }
 
-async fn read_multipart(req: Request, state: &AppState, limits: &ResumeLimits) -> Result<(Resume, Option<String>), ApiError> {
+async fn read_multipart(req: Request, state: &AppState, limits: &ResumeLimits) -> Result<Parts, ApiError> {
     let mut form = Multipart::from_request(req, state)
         .await
         .map_err(|e| ApiError::BadMultipart(format!("malformed multipart body: {}", e.body_text())))?;
-    let (mut resume, mut job_description) = (None, None);
+    let (mut resume, mut job_description, mut weights) = (None, None, None);
     // Text parts are bounded by bytes first: UTF-8 takes at most 4 per character.
     let max_text_bytes = limits.max_text_chars.saturating_mul(4);
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
@@ -146,16 +162,21 @@ async fn read_multipart(req: Request, state: &AppState, limits: &ResumeLimits) -
                 let bytes = read_field(&mut field, "job_description", max_text_bytes).await?;
                 job_description = Some(utf8("job_description", bytes)?);
             }
+            "weights" => {
+                let bytes = read_field(&mut field, "weights", MAX_WEIGHTS_BYTES).await?;
+                let parsed = serde_json::from_slice(&bytes).map_err(|e| ApiError::Validation(format!("the `weights` part is not weights JSON: {e}")))?;
+                weights = Some(parsed);
+            }
             other => {
                 return Err(ApiError::Validation(format!(
-                    "unexpected form field {:?}: send `resume` (a file) and `job_description`",
+                    "unexpected form field {:?}: send `resume` (a file), `job_description` and optionally `weights`",
                     other.chars().take(64).collect::<String>()
                 )))
             }
         }
     }
     let resume = resume.ok_or_else(|| ApiError::Validation("the form has no `resume` file part".into()))?;
-    Ok((resume, job_description))
+    Ok(Parts { resume, job_description, weights })
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

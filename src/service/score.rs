@@ -1,5 +1,6 @@
-//! The resume scorer's endpoints: `POST /score` (one resume) and `POST /rank` (up to
-//! `--max-resumes`, the job description embedded once). They check sizes and emptiness, then
+//! The resume scorer's endpoints: `POST /score` (one resume, as text or PDF, in JSON or a
+//! multipart form: [`ResumeInput`]) and `POST /rank` (up to `--max-resumes`, the job description
+//! embedded once). They check sizes and emptiness, then
 //! run `scorer::Job` on `run_compute` (the same admission, memory-pressure and compute-permit
 //! path as `/embed`) and map its errors.
 
@@ -9,18 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::embed::run_compute;
 use super::error::{ApiError, ApiJson};
+use super::resume_input::ResumeInput;
 use super::AppState;
 use crate::scorer::{Job, Report, ScoreError, ScoreOptions, Weights};
-
-/// `POST /score`.
-#[derive(Debug, Deserialize)]
-pub struct ScoreRequest {
-    #[serde(default)]
-    pub resume: Option<String>,
-    pub job_description: String,
-    #[serde(default)]
-    pub weights: Option<Weights>,
-}
 
 /// `POST /rank`.
 #[derive(Debug, Deserialize)]
@@ -49,13 +41,13 @@ pub struct Ranked {
     pub report: Report,
 }
 
-pub async fn score(State(state): State<AppState>, ApiJson(req): ApiJson<ScoreRequest>) -> Result<Json<Report>, ApiError> {
-    let resume = req.resume.ok_or_else(|| ApiError::Validation("resume is required (the resume's text)".into()))?;
-    score_texts(&state, resume, req.job_description, req.weights).await.map(Json)
+/// `POST /score`: the body is read (a PDF's text extracted) by [`ResumeInput`].
+pub async fn score(State(state): State<AppState>, input: ResumeInput) -> Result<Json<Report>, ApiError> {
+    score_texts(&state, input.resume, input.job_description, input.weights).await.map(Json)
 }
 
-/// Scores a resume already read as text (JSON today; PDF and multipart inputs end here too).
-pub async fn score_texts(state: &AppState, resume: String, job: String, weights: Option<Weights>) -> Result<Report, ApiError> {
+/// Scores a resume already read as text.
+async fn score_texts(state: &AppState, resume: String, job: String, weights: Option<Weights>) -> Result<Report, ApiError> {
     check_size(state, "resume", &resume)?;
     check_size(state, "job_description", &job)?;
     let weights = weights_for(state, weights)?;
