@@ -246,9 +246,13 @@ fn damaged_indexes_are_refused_each_with_its_reason() {
     let open = |edit: fn(&mut Vec<u8>)| MappedIndex::open(&modified_index(edit).1).unwrap_err();
     assert!(matches!(open(|b| b.truncate(b.len() - 100)), IndexError::Truncated { .. }));
     assert!(matches!(open(|b| b.truncate(10)), IndexError::Truncated { .. }));
-    assert!(matches!(open(|b| *b.last_mut().unwrap() ^= 1), IndexError::DataChecksum { .. }));
+    // Each section has its checksum, and the error names the damaged one.
+    assert!(matches!(open(|b| *b.last_mut().unwrap() ^= 1), IndexError::SectionChecksum { name, .. } if name == "filter.postings"));
     assert!(matches!(open(|b| b[30] ^= 0xff), IndexError::HeaderChecksum));
-    assert!(matches!(open(|b| b[8] = 9), IndexError::UnsupportedVersion { found: 9, supported: 1 }));
+    assert!(matches!(open(|b| b[8] = 9), IndexError::UnsupportedVersion { found: 9, supported: 2 }));
+    // Version 1 (one checksum, no sign bits) is refused with the way out.
+    let err = open(|b| b[8] = 1).to_string();
+    assert!(err.contains("version 1 is not supported") && err.contains("rebuild it with `snapembed index`"), "{err}");
     assert!(matches!(open(|b| b[0] = b'X'), IndexError::BadMagic));
     assert!(matches!(open(|b| b.extend_from_slice(&[0; 3])), IndexError::TrailingBytes { extra: 3 }));
     let err = MappedIndex::open(Path::new("/nonexistent.idx")).unwrap_err().to_string();
@@ -260,9 +264,9 @@ fn the_server_refuses_a_damaged_or_foreign_index_at_start() {
     let (_d1, truncated) = modified_index(|b| b.truncate(b.len() / 2));
     let err = run_err(snapembed().args(["serve", "--host", "127.0.0.1", "--port", "0", "--corpus"]).arg(&truncated));
     assert!(err.contains("corpus: index is truncated"), "{err}");
-    let (_d2, newer) = modified_index(|b| b[8] = 2);
+    let (_d2, newer) = modified_index(|b| b[8] = 3);
     let err = run_err(snapembed().args(["serve", "--host", "127.0.0.1", "--port", "0"]).env("SNAPEMBED_CORPUS", &newer));
-    assert!(err.contains("index format version 2 is not supported"), "{err}");
+    assert!(err.contains("index format version 3 is not supported"), "{err}");
 
     // Another model: same dimensions, another snapshot checksum.
     let dir = tempfile::tempdir().unwrap();

@@ -21,15 +21,20 @@
 //! | `vectors.i8` | i8 × C·N | the scan vectors: each chunk's unit vector · 127 / max\|x\| |
 //! | `vectors.scale` | f32 × C | each chunk's max\|x\| / 127 |
 //! | `vectors.f16` | f16 × C·N | the rescoring vectors (IEEE half) |
+//! | `vectors.mean` | f32 × N | the mean of every chunk vector (all zeros for an empty corpus) |
+//! | `vectors.bits` | u64 × C·⌈N/64⌉ | bit i of a chunk: its vector minus the mean is > 0 at i |
 //! | `filter.term_offsets`, `filter.terms` | u64 × (T+1), UTF-8 | sorted terms `["key",value]` (JSON) |
 //! | `filter.posting_offsets`, `filter.postings` | u64 × (T+1), u32 | ascending documents per term |
 //!
-//! `FORMAT_VERSION` is bumped only for structural changes; a reader rejects newer versions.
+//! Every section carries its own CRC-32, so a reader can verify the few bytes a search needs
+//! first and the rest later. `FORMAT_VERSION` is bumped for structural changes; a reader
+//! rejects versions other than its own with a message to rebuild (version 1 had no sign bits
+//! and one checksum for all the data).
 
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"SNAPIDX\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Every section's offset is a multiple of this (a cache line; typed slices cast without copies).
 pub const ALIGNMENT: usize = 64;
 /// Magic, version, header length, header checksum, reserved.
@@ -47,7 +52,7 @@ pub struct IndexHeader {
     pub sections: Vec<SectionInfo>,
     /// Bytes of section data after the header's padding.
     pub data_len: u64,
-    /// CRC-32 (IEEE) of the section data.
+    /// CRC-32 (IEEE) of all the section data: the index's identity, shown by `/health`.
     pub data_crc32: u32,
 }
 
@@ -66,10 +71,12 @@ pub struct SectionInfo {
     /// From the start of the data section; a multiple of `ALIGNMENT`.
     pub offset: u64,
     pub nbytes: u64,
+    /// CRC-32 (IEEE) of the section's bytes.
+    pub crc32: u32,
 }
 
 /// The scheme string written by this version.
-pub const SCHEME: &str = "int8 scan (per-chunk scale), f16 rescoring of the top candidates";
+pub const SCHEME: &str = "sign-bit prefilter (centred), int8 scan (per-chunk scale), f16 rescoring of the top candidates";
 
 pub mod section {
     pub const DOC_CHUNKS: &str = "docs.chunks";
@@ -83,15 +90,22 @@ pub mod section {
     pub const VECTORS_I8: &str = "vectors.i8";
     pub const VECTORS_SCALE: &str = "vectors.scale";
     pub const VECTORS_F16: &str = "vectors.f16";
+    pub const VECTORS_MEAN: &str = "vectors.mean";
+    pub const VECTORS_BITS: &str = "vectors.bits";
     pub const TERM_OFFSETS: &str = "filter.term_offsets";
     pub const TERMS: &str = "filter.terms";
     pub const POSTING_OFFSETS: &str = "filter.posting_offsets";
     pub const POSTINGS: &str = "filter.postings";
     /// In the order the writer lays them out.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 17] = [
         DOC_CHUNKS, ID_OFFSETS, IDS, TEXT_OFFSETS, TEXT, META_OFFSETS, META, SPANS, VECTORS_I8, VECTORS_SCALE,
-        VECTORS_F16, TERM_OFFSETS, TERMS, POSTING_OFFSETS, POSTINGS,
+        VECTORS_F16, VECTORS_MEAN, VECTORS_BITS, TERM_OFFSETS, TERMS, POSTING_OFFSETS, POSTINGS,
     ];
+}
+
+/// u64 words of one chunk's sign bits.
+pub fn bit_words(dims: usize) -> usize {
+    dims.div_ceil(64)
 }
 
 /// Rounds `n` up to the next multiple of `ALIGNMENT`.

@@ -54,19 +54,47 @@ pub fn dot_f16(q: &[f32], row: &[half::f16]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// A query vector in both forms the scan uses.
+/// The sign bits of `v − mean`: bit `i % 64` of word `i / 64` is set when `v[i] > mean[i]`.
+/// Centring first matters: MiniLM's vectors share a large common direction, and without it
+/// most bits would agree for every pair.
+pub fn sign_bits(v: &[f32], mean: &[f32], out: &mut [u64]) {
+    out.iter_mut().for_each(|w| *w = 0);
+    for (i, (x, m)) in v.iter().zip(mean).enumerate() {
+        if x > m {
+            out[i / 64] |= 1 << (i % 64);
+        }
+    }
+}
+
+/// Bits that differ: the prefilter's distance (`popcnt`, one per word).
+#[inline]
+pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// A query vector in every form the scan uses.
 #[derive(Debug, Clone)]
 pub struct QueryVector {
     pub exact: Vec<f32>,
     pub q8: Vec<i8>,
     pub scale: f32,
+    /// Sign bits of the query minus the index's mean (empty when the index has none).
+    pub bits: Vec<u64>,
 }
 
 impl QueryVector {
-    pub fn new(v: &[f32]) -> QueryVector {
+    pub fn new(v: &[f32], mean: Option<&[f32]>) -> QueryVector {
         let mut q8 = vec![0i8; v.len()];
         let scale = quantize(v, &mut q8);
-        QueryVector { exact: v.to_vec(), q8, scale }
+        let bits = match mean {
+            Some(m) => {
+                let mut b = vec![0u64; super::format::bit_words(v.len())];
+                sign_bits(v, m, &mut b);
+                b
+            }
+            None => Vec::new(),
+        };
+        QueryVector { exact: v.to_vec(), q8, scale, bits }
     }
 }
 
@@ -110,13 +138,27 @@ mod tests {
         for seed in 0..200 {
             let (a, b) = (unit(seed), unit(seed + 1000));
             let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            let (qa, qb) = (QueryVector::new(&a), QueryVector::new(&b));
+            let (qa, qb) = (QueryVector::new(&a, None), QueryVector::new(&b, None));
             let approx = dot_i8(&qa.q8, &qb.q8) as f32 * qa.scale * qb.scale;
             worst = worst.max((approx - exact).abs());
             let h: Vec<half::f16> = b.iter().map(|x| half::f16::from_f32(*x)).collect();
             assert!((dot_f16(&a, &h) - exact).abs() < 1e-3);
         }
         assert!(worst < 0.01, "worst int8 error {worst}");
+    }
+
+    #[test]
+    fn sign_bits_and_hamming_count_the_dimensions_on_opposite_sides_of_the_mean() {
+        let mean = vec![0.5f32; 130];
+        let a: Vec<f32> = (0..130).map(|i| if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
+        let b = vec![1.0f32; 130];
+        let (mut ba, mut bb) = (vec![0u64; 3], vec![0u64; 3]);
+        sign_bits(&a, &mean, &mut ba);
+        sign_bits(&b, &mean, &mut bb);
+        assert_eq!(ba[0], 0x5555_5555_5555_5555);
+        assert_eq!(bb[2], 0b11, "130 dimensions leave two bits in the last word");
+        assert_eq!(hamming(&ba, &bb), 65);
+        assert_eq!(hamming(&ba, &ba), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::format::*;
-use super::scan::quantize;
+use super::scan::{quantize, sign_bits};
 
 /// One document as the index stores it.
 pub struct DocEntry<'a> {
@@ -73,6 +73,20 @@ pub fn write(model: ModelRef, docs: &[DocEntry<'_>], vectors: &[Vec<f32>]) -> Re
     sections.push((section::VECTORS_I8, v8.into_iter().map(|x| x as u8).collect()));
     sections.push((section::VECTORS_SCALE, scales));
     sections.push((section::VECTORS_F16, v16));
+    // The prefilter's sign bits, centred on the corpus mean (summed in f64 in chunk order: the
+    // same bytes for the same vectors).
+    let mut sum = vec![0f64; dims];
+    for v in vectors {
+        sum.iter_mut().zip(v).for_each(|(s, x)| *s += f64::from(*x));
+    }
+    let mean: Vec<f32> = sum.iter().map(|s| if chunks == 0 { 0.0 } else { (s / chunks as f64) as f32 }).collect();
+    let words = bit_words(dims);
+    let mut bits = vec![0u64; chunks * words];
+    for (c, v) in vectors.iter().enumerate() {
+        sign_bits(v, &mean, &mut bits[c * words..(c + 1) * words]);
+    }
+    sections.push((section::VECTORS_MEAN, mean.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    sections.push((section::VECTORS_BITS, bits.iter().flat_map(|w| w.to_le_bytes()).collect()));
 
     // Inverted lists: every scalar metadata value (and every scalar in a list value) is a term.
     let mut postings: BTreeMap<String, Vec<u32>> = BTreeMap::new();
@@ -111,7 +125,7 @@ pub fn write(model: ModelRef, docs: &[DocEntry<'_>], vectors: &[Vec<f32>]) -> Re
         let offset = align_up(data.len());
         data.resize(offset, 0);
         data.extend_from_slice(&bytes);
-        infos.push(SectionInfo { name: name.to_owned(), offset: offset as u64, nbytes: bytes.len() as u64 });
+        infos.push(SectionInfo { name: name.to_owned(), offset: offset as u64, nbytes: bytes.len() as u64, crc32: crc32fast::hash(&bytes) });
     }
     let header = IndexHeader {
         created_by: format!("snapembed {}", env!("CARGO_PKG_VERSION")),
