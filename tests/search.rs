@@ -371,6 +371,49 @@ fn search_over_a_real_socket() {
     assert!(body.contains("top_k"));
 }
 
+/// Flips one byte in the middle of `section` of the fixture index.
+fn damage_section(bytes: &mut [u8], section: &str) {
+    let header = MappedIndex::open(fixture_index()).unwrap().header().clone();
+    let info = header.sections.iter().find(|s| s.name == section).unwrap();
+    let data_start = bytes.len() - header.data_len as usize;
+    bytes[data_start + (info.offset + info.nbytes / 2) as usize] ^= 0x40;
+}
+
+/// The server checks the big sections after it starts (so the first answer does not wait for
+/// hundreds of megabytes of checksums): a damaged vector section then takes /search out of
+/// service with a 503 naming it, while /embed keeps answering. `MappedIndex::open` (the CLI)
+/// refuses the same file at once.
+#[test]
+fn damage_in_a_big_section_found_after_start_takes_search_out_of_service() {
+    let (_dir, path) = modified_index(|b| damage_section(b, "vectors.f16"));
+    let e = MappedIndex::open(&path).unwrap_err();
+    assert!(matches!(&e, IndexError::SectionChecksum { name, .. } if name == "vectors.f16"), "{e}");
+    let deferred = MappedIndex::open_with(&path, snapembed::search::index::Verify::Deferred).unwrap();
+    assert!(!deferred.verified());
+    assert!(deferred.verify_deferred().is_err());
+    let good = MappedIndex::open_with(fixture_index(), snapembed::search::index::Verify::Deferred).unwrap();
+    assert!(!good.verified());
+    good.verify_deferred().unwrap();
+    assert!(good.verified());
+
+    let path = path.display().to_string();
+    let server = crate::server::Server::start(&[("SNAPEMBED_CORPUS", &path)]);
+    let t = std::time::Instant::now();
+    let (status, body) = loop {
+        let (s, body) = http_request(&server.addr, "POST", "/search", Some(r#"{"query": "export my responses", "top_k": 1}"#));
+        if s != 200 || t.elapsed().as_secs() > 10 {
+            break (s, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status, 503, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error_type"], "search_unavailable", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("vectors.f16"), "{v}");
+    let (s, _) = http_request(&server.addr, "POST", "/embed", Some(r#"{"inputs": "still embedding"}"#));
+    assert_eq!(s, 200);
+}
+
 /// Does `metadata` pass `filter` (the index's semantics, written out plainly)?
 fn passes(metadata: &serde_json::Map<String, Value>, filter: &Value) -> bool {
     filter.as_object().into_iter().flatten().all(|(key, want)| {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use snapembed::engine::embedder::{default_workers, Workers};
 use snapembed::service::config::{LogFormat, ServeConfig};
 use snapembed::service::AppState;
+use snapembed::search::index::Verify;
 use snapembed::search::{MappedIndex, Search};
 use snapembed::Embedder;
 
@@ -72,8 +73,10 @@ fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
 /// compiled in (skipped with a warning when it belongs to another model than --snapshot's).
 fn load_corpus(config: &ServeConfig, model: Option<&Embedder>) -> anyhow::Result<Option<Arc<dyn Search>>> {
     let (index, explicit) = match (&config.corpus, snapembed::embedded_corpus()) {
-        (Some(path), _) => (MappedIndex::open(path).map_err(|e| anyhow::anyhow!("corpus: {e}"))?, true),
-        (None, Some(bytes)) => (MappedIndex::from_static(bytes, "embedded").map_err(|e| anyhow::anyhow!("embedded corpus: {e}"))?, false),
+        (Some(path), _) => (MappedIndex::open_with(path, Verify::Deferred).map_err(|e| anyhow::anyhow!("corpus: {e}"))?, true),
+        (None, Some(bytes)) => {
+            (MappedIndex::from_static_with(bytes, "embedded", Verify::Deferred).map_err(|e| anyhow::anyhow!("embedded corpus: {e}"))?, false)
+        }
         (None, None) => {
             tracing::info!("no corpus: /search answers 503 until the server starts with --corpus FILE");
             return Ok(None);
@@ -90,7 +93,19 @@ fn load_corpus(config: &ServeConfig, model: Option<&Embedder>) -> anyhow::Result
     }
     let info = index.info();
     tracing::info!(source = info.source, documents = info.documents, chunks = info.chunks, load_ms = info.load_ms, "corpus loaded");
-    Ok(Some(Arc::new(index)))
+    let index = Arc::new(index);
+    // The big sections' checksums, off the start's path (see `Verify::Deferred`).
+    let checked = index.clone();
+    let spawned = std::thread::Builder::new().name("verify-corpus".into()).spawn(move || match checked.verify_deferred() {
+        Ok(ms) => tracing::info!(verify_ms = ms, "corpus checksums verified"),
+        Err(e) => tracing::error!(error = %e, "corpus damaged: /search refuses until the index is rebuilt"),
+    });
+    if let Err(e) = spawned {
+        // No thread to spare: check before serving instead.
+        tracing::warn!(error = %e, "verifying the corpus before serving");
+        index.verify_deferred().map_err(|e| anyhow::anyhow!("corpus: {e}"))?;
+    }
+    Ok(Some(index))
 }
 
 fn init_logging(format: LogFormat) {

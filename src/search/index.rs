@@ -93,6 +93,26 @@ struct Sections {
     postings: Range<usize>,
 }
 
+/// When the checksums of the big sections are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Every section before `open` returns (the CLI, tests).
+    Now,
+    /// Every section but [`DEFERRED`] before `open` returns; those by [`MappedIndex::verify_deferred`],
+    /// which the server runs on a thread of its own right after start. A search before it ends
+    /// reads bytes not yet checked (every read is bounds-checked, so at worst a wrong score);
+    /// one after a mismatch is refused.
+    Deferred,
+}
+
+/// The sections a search reads only a few rows of, and most of the file: checking them at
+/// open cost 68 ms of the exec → first answer at 100,000 documents (bench/results/search.md).
+pub const DEFERRED: [&str; 3] = [section::VECTORS_I8, section::VECTORS_F16, section::TEXT];
+
+const PENDING: u8 = 0;
+const VERIFIED: u8 = 1;
+const DAMAGED: u8 = 2;
+
 /// A validated, mapped index.
 pub struct MappedIndex {
     bytes: Bytes,
@@ -100,11 +120,21 @@ pub struct MappedIndex {
     s: Sections,
     source: String,
     load_ms: f64,
+    data_start: usize,
+    /// `PENDING` until the deferred sections are checked, then `VERIFIED` or `DAMAGED`.
+    state: std::sync::atomic::AtomicU8,
+    /// The first mismatch the deferred check found: (section, expected, found).
+    damage: std::sync::OnceLock<(String, u32, u32)>,
 }
 
 impl MappedIndex {
     /// Maps `path` and validates it, including every section's checksum.
     pub fn open(path: &Path) -> Result<MappedIndex, IndexError> {
+        Self::open_with(path, Verify::Now)
+    }
+
+    /// Maps `path` and validates it, checking the big sections now or later (see [`Verify`]).
+    pub fn open_with(path: &Path, verify: Verify) -> Result<MappedIndex, IndexError> {
         let t = Instant::now();
         let open_err = |source| IndexError::Open { path: path.to_owned(), source };
         let file = File::open(path).map_err(open_err)?;
@@ -112,33 +142,86 @@ impl MappedIndex {
         // and renamed into place, never rewritten); a file truncated by another process while
         // mapped would fault, the documented limit of memory-mapping, as for the snapshot.
         let map = unsafe { Mmap::map(&file) }.map_err(open_err)?;
-        Self::validate(Bytes::Mapped(map), path.display().to_string(), t)
+        Self::validate(Bytes::Mapped(map), path.display().to_string(), t, verify)
     }
 
     /// Validates bytes that live for the whole program (an index compiled into the binary),
     /// starting at an `ALIGNMENT`-aligned address.
     pub fn from_static(bytes: &'static [u8], source: &str) -> Result<MappedIndex, IndexError> {
+        Self::from_static_with(bytes, source, Verify::Now)
+    }
+
+    /// [`MappedIndex::from_static`], checking the big sections now or later (see [`Verify`]).
+    pub fn from_static_with(bytes: &'static [u8], source: &str, verify: Verify) -> Result<MappedIndex, IndexError> {
         let t = Instant::now();
         if !(bytes.as_ptr() as usize).is_multiple_of(ALIGNMENT) {
             return Err(IndexError::UnalignedStatic);
         }
-        Self::validate(Bytes::Static(bytes), source.to_owned(), t)
+        Self::validate(Bytes::Static(bytes), source.to_owned(), t, verify)
     }
 
-    fn validate(bytes: Bytes, source: String, started: Instant) -> Result<MappedIndex, IndexError> {
-        let all: &[u8] = &bytes;
-        let (header, data_start) = parse_header(all)?;
+    fn validate(bytes: Bytes, source: String, started: Instant, verify: Verify) -> Result<MappedIndex, IndexError> {
+        let (header, data_start) = parse_header(&bytes)?;
         let s = resolve_sections(&header, data_start)?;
-        for info in &header.sections {
-            let start = data_start + info.offset as usize;
-            let found = crc32fast::hash(&all[start..start + info.nbytes as usize]);
+        let index = MappedIndex {
+            bytes,
+            header,
+            s,
+            source,
+            load_ms: 0.0,
+            data_start,
+            state: std::sync::atomic::AtomicU8::new(PENDING),
+            damage: std::sync::OnceLock::new(),
+        };
+        index.check_sections(|name| verify == Verify::Now || !DEFERRED.contains(&name))?;
+        index.check_tables()?;
+        if verify == Verify::Now {
+            index.state.store(VERIFIED, std::sync::atomic::Ordering::Release);
+        }
+        Ok(MappedIndex { load_ms: started.elapsed().as_secs_f64() * 1e3, ..index })
+    }
+
+    /// The checksums of the sections `which` selects.
+    fn check_sections(&self, which: impl Fn(&str) -> bool) -> Result<(), IndexError> {
+        for info in self.header.sections.iter().filter(|i| which(&i.name)) {
+            let start = self.data_start + info.offset as usize;
+            let found = crc32fast::hash(&self.bytes[start..start + info.nbytes as usize]);
             if found != info.crc32 {
                 return Err(IndexError::SectionChecksum { name: info.name.clone(), expected: info.crc32, found });
             }
         }
-        let index = MappedIndex { bytes, header, s, source, load_ms: 0.0 };
-        index.check_tables()?;
-        Ok(MappedIndex { load_ms: started.elapsed().as_secs_f64() * 1e3, ..index })
+        Ok(())
+    }
+
+    /// Checks the sections [`Verify::Deferred`] left; after a mismatch every search is refused
+    /// with it. Returns how long it took, in milliseconds.
+    pub fn verify_deferred(&self) -> Result<f64, IndexError> {
+        let t = Instant::now();
+        let result = self.check_sections(|name| DEFERRED.contains(&name));
+        let state = match &result {
+            Ok(()) => VERIFIED,
+            Err(IndexError::SectionChecksum { name, expected, found }) => {
+                let _ = self.damage.set((name.clone(), *expected, *found));
+                DAMAGED
+            }
+            Err(_) => DAMAGED,
+        };
+        self.state.store(state, std::sync::atomic::Ordering::Release);
+        result.map(|()| t.elapsed().as_secs_f64() * 1e3)
+    }
+
+    /// Whether every section's checksum has been checked and matched.
+    pub fn verified(&self) -> bool {
+        self.state.load(std::sync::atomic::Ordering::Acquire) == VERIFIED
+    }
+
+    /// The mismatch the deferred check found, as the error a search returns.
+    fn damaged(&self) -> Option<IndexError> {
+        if self.state.load(std::sync::atomic::Ordering::Acquire) != DAMAGED {
+            return None;
+        }
+        let (name, expected, found) = self.damage.get().cloned().unwrap_or_default();
+        Some(IndexError::SectionChecksum { name, expected, found })
     }
 
     pub fn header(&self) -> &IndexHeader {
@@ -416,6 +499,9 @@ impl Search for MappedIndex {
     }
 
     fn search(&self, queries: &[Vec<f32>], params: &SearchParams) -> Result<Vec<SearchHit>, SearchError> {
+        if let Some(e) = self.damaged() {
+            return Err(e.into());
+        }
         let dims = self.dims();
         if let Some(q) = queries.iter().find(|q| q.len() != dims) {
             return Err(SearchError::InvalidParam { field: "query".into(), reason: format!("vector has {} dimensions, the index {dims}", q.len()) });

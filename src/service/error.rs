@@ -46,6 +46,8 @@ pub enum ApiError {
          --corpus FILE (or SNAPEMBED_CORPUS=FILE)"
     )]
     NoCorpus,
+    #[error("search is unavailable: {0}; retry shortly")]
+    SearchUnavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::MemoryPressure(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::ModelUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NoCorpus => (StatusCode::SERVICE_UNAVAILABLE, "no_corpus"),
+            ApiError::SearchUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "search_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -44,6 +44,8 @@ pub(crate) async fn search_text(state: &AppState, text: String, req: SearchParam
 fn map_error(e: SearchError) -> ApiError {
     match e {
         SearchError::InvalidParam { .. } | SearchError::EmptyQuery => ApiError::Validation(e.to_string()),
+        // Found damaged by the check that runs after start: the file must be rebuilt.
+        SearchError::Index(e @ crate::search::index::IndexError::SectionChecksum { .. }) => ApiError::SearchUnavailable(e.to_string()),
         SearchError::Index(e) => ApiError::Internal(format!("{e:#}")),
         SearchError::Embed(e) => ApiError::Internal(format!("{e:#}")),
     }
