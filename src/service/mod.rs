@@ -36,6 +36,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+/// Request bodies of `/score` and `/rank`, public so fuzz/ deserializes them as the handlers do.
+pub use score::{RankRequest, ScoreRequest};
 
 use crate::service::config::{Limits, ScoreConfig};
 use crate::service::memory::{Level, MemoryGuard, Reclaim};
