@@ -151,7 +151,7 @@ fn json_findings_deserialize_or_reject() {
         let _ = axum::Json::<OpenAiRequest>::from_bytes(&input);
         let _ = axum::Json::<SimilarityRequest>::from_bytes(&input);
         let _ = axum::Json::<snapembed::search::SearchRequest>::from_bytes(&input);
-        let _ = axum::Json::<snapembed::service::ScoreRequest>::from_bytes(&input);
+        let _ = axum::Json::<snapembed::service::resume_input::ResumeJson>::from_bytes(&input);
         let _ = axum::Json::<snapembed::service::RankRequest>::from_bytes(&input);
     }
 }
@@ -178,7 +178,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/embed?x=1"),
 ];
 const CONTENT_TYPES: &[Option<&str>] =
-    &[Some("application/json"), Some("application/json; charset=utf-8"), None, Some("text/plain"), Some("application/vnd.api+json")];
+    &[Some("application/json"), Some("application/json; charset=utf-8"), None, Some("text/plain"), Some("application/vnd.api+json"), Some("multipart/form-data; boundary=fuzz")];
 
 #[tokio::test]
 async fn http_findings_answer_4xx_json() {

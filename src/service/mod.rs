@@ -36,8 +36,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-/// Request bodies of `/score` and `/rank`, public so fuzz/ deserializes them as the handlers do.
-pub use score::{RankRequest, ScoreRequest};
+/// The `/rank` body, public so fuzz/ deserializes it as the handler does (`/score`'s is `resume_input::ResumeJson`).
+pub use score::RankRequest;
 
 use crate::service::config::{Limits, ScoreConfig};
 use crate::service::memory::{Level, MemoryGuard, Reclaim};

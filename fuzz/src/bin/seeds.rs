@@ -99,6 +99,19 @@ fn seeds(dir: &Path) -> std::io::Result<()> {
     let tally = std::fs::read(root().join("tests/data/tally/sparse_answers.json"))?;
     put(dir, "http", "tally", &[&[6u8, 0][..], &tally].concat())?;
 
+    let multipart = |resume: &[u8], ctype: &str| {
+        let mut b = Vec::new();
+        b.extend_from_slice(format!("--fuzz\r\nContent-Disposition: form-data; name=\"resume\"; filename=\"cv\"\r\nContent-Type: {ctype}\r\n\r\n").as_bytes());
+        b.extend_from_slice(resume);
+        b.extend_from_slice(b"\r\n--fuzz\r\nContent-Disposition: form-data; name=\"job_description\"\r\n\r\nRust engineer, PostgreSQL\r\n");
+        b.extend_from_slice(b"--fuzz\r\nContent-Disposition: form-data; name=\"weights\"\r\n\r\n{\"skills\":0.5}\r\n--fuzz--\r\n");
+        [&[4u8, 5][..], &b].concat()
+    };
+    put(dir, "http", "score-multipart-text", &multipart(b"Rust developer with PostgreSQL", "text/plain"))?;
+    if let Ok(pdf) = std::fs::read(root().join("target/pdf-fixtures/resume_2page.pdf")) {
+        put(dir, "http", "score-multipart-pdf", &multipart(&pdf, "application/pdf"))?;
+    }
+
     let fixtures = root().join("target/pdf-fixtures");
     if let Ok(entries) = std::fs::read_dir(&fixtures) {
         for e in entries.flatten() {
