@@ -3,7 +3,8 @@
 //! broke an invariant. Each goes through the same function and the same checks as its fuzz
 //! target (fuzz/fuzz_targets/<target>.rs) and must now come back cleanly: a result, or an error
 //! with a message. The snapshot and index inputs are turned into files here exactly as
-//! fuzz/src/lib.rs does (the first byte picks raw or fixed-up), so a finding stays a few bytes.
+//! fuzz/src/lib.rs does (the first byte picks raw or fixed-up), so a finding stays a few bytes
+//! (a snapshot finding's file is its header in front of the real snapshot's tensor data).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -66,7 +67,9 @@ fn snapshot_file(input: &[u8]) -> Option<Vec<u8>> {
         0 => Some(rest.to_vec()),
         1 => Some(assemble(&snap::MAGIC, rest, data)),
         _ => {
-            let (mut header, _): (snap::Header, usize) = bincode::serde::decode_from_slice(rest, config).ok()?;
+            let Ok((mut header, _)) = bincode::serde::decode_from_slice::<snap::Header, _>(rest, config.with_limit::<{ 1 << 20 }>()) else {
+                return Some(assemble(&snap::MAGIC, rest, data));
+            };
             header.data_len = data.len() as u64;
             header.data_crc32 = crc32fast::hash(data);
             Some(assemble(&snap::MAGIC, &bincode::serde::encode_to_vec(&header, config).unwrap(), data))
@@ -82,7 +85,9 @@ fn index_file(input: &[u8]) -> Option<Vec<u8>> {
     }
     let (header, data) = split(rest)?;
     let config = bincode::config::standard();
-    let (mut header, _): (idx::IndexHeader, usize) = bincode::serde::decode_from_slice(header, config).ok()?;
+    let Ok((mut header, _)) = bincode::serde::decode_from_slice::<idx::IndexHeader, _>(header, config.with_limit::<{ 1 << 20 }>()) else {
+        return Some(assemble(&idx::MAGIC, header, data));
+    };
     header.data_len = data.len() as u64;
     header.data_crc32 = crc32fast::hash(data);
     Some(assemble(&idx::MAGIC, &bincode::serde::encode_to_vec(&header, config).unwrap(), data))
@@ -124,6 +129,7 @@ fn index_findings_are_clean_errors() {
                 if let Ok(hits) = index.search(std::slice::from_ref(&q), &params) {
                     assert!(hits.len() <= 3, "{name}");
                 }
+                assert!(index.search_exhaustive(std::slice::from_ref(&q), &params).len() <= 3, "{name}");
             }
         }
     }
@@ -210,7 +216,7 @@ async fn tally_findings_are_refused_or_answered() {
             let n = (n as usize).min(rest.len());
             (rest[..n].to_vec(), &rest[n..])
         };
-        let search = |_q: String| async { Ok(vec![serde_json::json!({"id": "doc-1"})]) };
+        let search = |_q: String| async { Ok::<_, String>(vec![serde_json::json!({"id": "doc-1"})]) };
         match hook.handle(Some(&sig), body, Instant::now(), search).await {
             Err(WebhookError::Signature(e)) => assert!(mode % 2 == 1, "{name}: a signed body was refused: {e}"),
             Err(e) => assert!(!e.to_string().is_empty(), "{name}"),

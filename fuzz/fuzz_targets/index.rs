@@ -22,7 +22,9 @@ fn exercise(bytes: &'static [u8], input: &[u8]) {
         let _ = (index.id(d), index.metadata(d));
         for c in index.doc_chunks(d) {
             let span = index.span(c);
-            assert!(span.start <= span.end && span.end <= text.len(), "span {span:?} in a {}-byte text", text.len());
+            // Spans are checked against the stored bytes; `text` is a lossy view (U+FFFD for a
+            // non-UTF-8 text), so only the slicing must not panic.
+            let _ = text.get(span);
             let _ = index.vector_f16(c);
         }
     }

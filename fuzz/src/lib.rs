@@ -100,7 +100,10 @@ pub fn snapshot_file(input: &[u8]) -> Option<Vec<u8>> {
         0 => Some(rest.to_vec()),
         1 => Some(assemble(&snap::MAGIC, rest, data)),
         _ => {
-            let (mut header, _): (snap::Header, usize) = bincode::serde::decode_from_slice(rest, bincode_config()).ok()?;
+            let Ok((mut header, _)) = bincode::serde::decode_from_slice::<snap::Header, _>(rest, bincode_config().with_limit::<{ 1 << 20 }>()) else {
+                // Undecodable: still give the reader's decoder these bytes behind a right CRC.
+                return Some(assemble(&snap::MAGIC, rest, data));
+            };
             header.data_len = data.len() as u64;
             header.data_crc32 = crc32fast::hash(data);
             let bytes = bincode::serde::encode_to_vec(&header, bincode_config()).ok()?;
@@ -119,7 +122,10 @@ pub fn index_file(input: &[u8]) -> Option<Vec<u8>> {
         return Some(rest.to_vec());
     }
     let (header, data) = split(rest)?;
-    let (mut header, _): (idx::IndexHeader, usize) = bincode::serde::decode_from_slice(header, bincode_config()).ok()?;
+    let Ok((mut header, _)) = bincode::serde::decode_from_slice::<idx::IndexHeader, _>(header, bincode_config().with_limit::<{ 1 << 20 }>()) else {
+        // Undecodable: still give the reader's decoder these bytes behind a right CRC.
+        return Some(assemble(&idx::MAGIC, header, data));
+    };
     header.data_len = data.len() as u64;
     header.data_crc32 = crc32fast::hash(data);
     let bytes = bincode::serde::encode_to_vec(&header, bincode_config()).ok()?;
