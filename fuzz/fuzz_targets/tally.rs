@@ -41,7 +41,7 @@ fuzz_target!(|input: &[u8]| {
     };
     let search = |query: String| async move {
         assert!(!query.is_empty() && query.chars().count() <= 2000, "query of {} chars", query.chars().count());
-        Ok(vec![serde_json::json!({"id": "doc-1", "score": 0.5})])
+        Ok::<_, String>(vec![serde_json::json!({"id": "doc-1", "score": 0.5})])
     };
     let result = snapembed_fuzz::runtime().block_on(webhook().handle(Some(&header), body, Instant::now(), search));
     match result {
