@@ -48,9 +48,10 @@ fn align_up(n: usize) -> usize {
 
 /// Preamble + header + padding + data, with the header's length and CRC right.
 fn assemble(magic: &[u8; 8], header: &[u8], data: &[u8]) -> Vec<u8> {
+    let version = if *magic == snap::MAGIC { snap::FORMAT_VERSION } else { idx::FORMAT_VERSION };
     let mut out = Vec::with_capacity(align_up(PREAMBLE_LEN + header.len()) + data.len());
     out.extend_from_slice(magic);
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(header).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -128,6 +129,13 @@ pub fn index_file(input: &[u8]) -> Option<Vec<u8>> {
     };
     header.data_len = data.len() as u64;
     header.data_crc32 = crc32fast::hash(data);
+    // Format 2 checks each section's own CRC too.
+    for s in &mut header.sections {
+        let range = usize::try_from(s.offset).ok().zip(usize::try_from(s.offset.saturating_add(s.nbytes)).ok());
+        if let Some(bytes) = range.and_then(|(a, b)| data.get(a..b)) {
+            s.crc32 = crc32fast::hash(bytes);
+        }
+    }
     let bytes = bincode::serde::encode_to_vec(&header, bincode_config()).ok()?;
     Some(assemble(&idx::MAGIC, &bytes, data))
 }
