@@ -445,6 +445,9 @@ impl MappedIndex {
                 }
                 best
             })
+            // A document none of whose chunks scored (NaN vectors in a forged file) has no hit:
+            // its chunk would be usize::MAX (bench/fuzz.sh's index target found the panic).
+            .filter(|(_, _, c)| *c != usize::MAX)
             .filter(|(s, _, _)| params.min_score.is_none_or(|m| *s >= m))
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -580,6 +583,11 @@ fn binary_search(n: usize, cmp: impl Fn(usize) -> std::cmp::Ordering) -> Option<
     None
 }
 
+/// Most bytes the header's strings and lists may claim while decoding. Without a limit bincode
+/// allocates a string's declared length before reading it: a forged length (CRC fixed up) made
+/// `--corpus` abort on a 2^56-byte allocation (found by bench/fuzz.sh). Real headers are < 1 KB.
+pub const HEADER_DECODE_LIMIT: usize = 1 << 20;
+
 fn parse_header(all: &[u8]) -> Result<(IndexHeader, usize), IndexError> {
     let len = all.len() as u64;
     if all.len() >= MAGIC.len() && all[..MAGIC.len()] != MAGIC {
@@ -602,7 +610,8 @@ fn parse_header(all: &[u8]) -> Result<(IndexHeader, usize), IndexError> {
         return Err(IndexError::HeaderChecksum);
     }
     let (header, _): (IndexHeader, usize) =
-        bincode::serde::decode_from_slice(header_bytes, bincode::config::standard()).map_err(IndexError::HeaderDecode)?;
+        bincode::serde::decode_from_slice(header_bytes, bincode::config::standard().with_limit::<HEADER_DECODE_LIMIT>())
+            .map_err(IndexError::HeaderDecode)?;
     let data_start = align_up(header_end);
     let needed = (data_start as u64).saturating_add(header.data_len);
     if len < needed {

@@ -36,6 +36,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+/// The `/rank` body, public so fuzz/ deserializes it as the handler does (`/score`'s is `resume_input::ResumeJson`).
+pub use score::RankRequest;
 
 use crate::service::config::{Limits, ScoreConfig};
 use crate::service::memory::{Level, MemoryGuard, Reclaim};

@@ -193,6 +193,11 @@ impl Snapshot {
     }
 }
 
+/// Most bytes the header's strings and lists may claim while decoding: bincode allocates a
+/// declared length before reading it, so a forged one must fail as `HeaderDecode`, not abort
+/// (the corpus index's reader had that bug; bench/fuzz.sh found it). The real header is 6.7 KB.
+pub const HEADER_DECODE_LIMIT: usize = 1 << 20;
+
 /// Reads and checks the preamble and header; returns the header and where the data starts.
 fn parse_header(all: &[u8]) -> Result<(Header, usize), SnapshotError> {
     let len = all.len() as u64;
@@ -221,7 +226,8 @@ fn parse_header(all: &[u8]) -> Result<(Header, usize), SnapshotError> {
         return Err(SnapshotError::HeaderChecksum);
     }
     let (header, used): (Header, usize) =
-        bincode::serde::decode_from_slice(header_bytes, bincode_config()).map_err(SnapshotError::HeaderDecode)?;
+        bincode::serde::decode_from_slice(header_bytes, bincode_config().with_limit::<HEADER_DECODE_LIMIT>())
+            .map_err(SnapshotError::HeaderDecode)?;
     if used != header_len {
         return Err(SnapshotError::Invalid(format!("header is {header_len} bytes but decodes from {used}")));
     }
