@@ -6,6 +6,7 @@
 //! - [`index`]: the validating reader of that format and its [`Search`] implementation
 //! - [`scan`]: the int8 scan kernel and f16 rescoring
 //! - [`writer`]: lays out the index file deterministically
+//! - [`postgres`]: the same search on PostgreSQL + pgvector, for corpora past one machine
 //!
 //! Knows nothing of HTTP; the service maps [`SearchError`] to statuses.
 
@@ -13,6 +14,7 @@ pub mod builder;
 pub mod corpus;
 pub mod format;
 pub mod index;
+pub mod postgres;
 pub mod scan;
 pub mod writer;
 
