@@ -159,6 +159,15 @@ pub trait Search: Send + Sync {
     fn search(&self, queries: &[Vec<f32>], params: &SearchParams) -> Result<Vec<SearchHit>, SearchError>;
     /// Refuses a model other than the one the corpus was embedded with.
     fn check_model(&self, model: &Embedder) -> Result<(), SearchError>;
+    /// Which engine answers, for `/health` and `/model-status`.
+    fn backend(&self) -> &'static str {
+        "mapped"
+    }
+    /// Whether searches can be answered now (a mapped file always can; a database may be down).
+    /// Blocking, bounded by the backend's own timeout.
+    fn reachable(&self) -> Result<(), SearchError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +180,8 @@ pub enum SearchError {
     Index(#[from] IndexError),
     #[error("embedding the query failed")]
     Embed(#[from] crate::EmbedError),
+    #[error(transparent)]
+    Database(#[from] postgres::PgError),
 }
 
 /// Where a long text is cut: the engine's overlapping windows that each fit the model, as byte

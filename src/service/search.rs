@@ -48,5 +48,11 @@ fn map_error(e: SearchError) -> ApiError {
         SearchError::Index(e @ crate::search::index::IndexError::SectionChecksum { .. }) => ApiError::SearchUnavailable(e.to_string()),
         SearchError::Index(e) => ApiError::Internal(format!("{e:#}")),
         SearchError::Embed(e) => ApiError::Internal(format!("{e:#}")),
+        // Down, restarting or slow: the caller retries. The message names no host or password.
+        SearchError::Database(e) if e.is_transient() => {
+            tracing::warn!(error = %e, "search database unavailable");
+            ApiError::SearchUnavailable("the search database is not answering".into())
+        }
+        SearchError::Database(e) => ApiError::Internal(format!("{e:#}")),
     }
 }

@@ -9,6 +9,7 @@
 //!
 //! Embedding stays with the caller ([`crate::Embedder`]): this module takes vectors.
 
+pub mod backend;
 pub mod connect;
 mod query;
 pub mod schema;
@@ -20,6 +21,7 @@ use deadpool_postgres::{Pool, PoolError};
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 
+pub use backend::PgBackend;
 pub use connect::{PgUrl, UrlError};
 pub use query::{PgHit, PgQuery};
 pub use schema::{Layout, Table};
@@ -121,6 +123,25 @@ impl PgSearch {
         self.layout(model, dims).await.map(|_| ())
     }
 
+    /// Documents and chunks in the table (planner estimates past 100k rows: exact counts of
+    /// millions of rows would cost seconds on every probe).
+    pub async fn counts(&self) -> Result<(u64, u64), PgError> {
+        let client = self.client().await?;
+        let (d, c) = (self.table.documents(), self.table.chunks());
+        let sql = format!(
+            "SELECT CASE WHEN e > 100000 THEN e ELSE (SELECT count(*) FROM {d}) END FROM
+                 (SELECT reltuples::bigint AS e FROM pg_class WHERE oid = '{d}'::regclass) x;
+             SELECT CASE WHEN e > 100000 THEN e ELSE (SELECT count(*) FROM {c}) END FROM
+                 (SELECT reltuples::bigint AS e FROM pg_class WHERE oid = '{c}'::regclass) x"
+        );
+        let rows = client.simple_query(&sql).await.map_err(|e| self.error(e))?;
+        let mut n = rows.iter().filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.try_get(0).ok().flatten().and_then(|v: &str| v.parse().ok()),
+            _ => None,
+        });
+        Ok((n.next().unwrap_or(0), n.next().unwrap_or(0)))
+    }
+
     /// Pool statistics for status pages: (connections open, idle).
     pub fn pool_status(&self) -> (usize, usize) {
         let s = self.pool.status();
@@ -183,4 +204,51 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// `/model-status` prints it.
 pub fn model_id(embedder: &crate::Embedder) -> String {
     format!("crc32:{:08x}", embedder.header().data_crc32)
+}
+
+/// The flags that point search at PostgreSQL, shared by `serve`, `index` and `search`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PgArgs {
+    /// Serve search from PostgreSQL + pgvector at this URL (postgres://user:pass@host/db, with
+    /// libpq's sslmode/sslrootcert; pgbouncer=true behind a transaction pooler) instead of a
+    /// mapped index [default: $DATABASE_URL when set].
+    #[arg(long, env = "SNAPEMBED_SEARCH_URL")]
+    pub search_url: Option<String>,
+    /// The table name (tables NAME_documents, NAME_chunks, NAME_meta).
+    #[arg(long, env = "SNAPEMBED_SEARCH_TABLE", default_value = "snapembed")]
+    pub search_table: String,
+    /// Connections at most.
+    #[arg(long, env = "SNAPEMBED_SEARCH_POOL_SIZE", default_value_t = 4)]
+    pub search_pool_size: usize,
+    /// Each statement's budget, and the wait for a connection, in milliseconds.
+    #[arg(long, env = "SNAPEMBED_SEARCH_TIMEOUT_MS", default_value_t = 2000)]
+    pub search_timeout_ms: u64,
+    /// HNSW candidates per search (hnsw.ef_search; raised to 4 x top_k when that is more).
+    #[arg(long, env = "SNAPEMBED_SEARCH_EF_SEARCH", default_value_t = 100)]
+    pub search_ef_search: usize,
+}
+
+impl PgArgs {
+    /// The URL from the flag, SNAPEMBED_SEARCH_URL, or DATABASE_URL (the usual name on Render
+    /// and Heroku-style hosts).
+    pub fn url(&self) -> Option<String> {
+        self.search_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .filter(|u| !u.trim().is_empty())
+    }
+
+    pub fn options(&self) -> PgOptions {
+        PgOptions {
+            table: self.search_table.clone(),
+            pool_size: self.search_pool_size,
+            timeout: Duration::from_millis(self.search_timeout_ms.max(1)),
+            ef_search: self.search_ef_search.clamp(1, 1000),
+        }
+    }
+
+    /// Parses and validates without connecting: a bad URL stops the start with its reason.
+    pub fn open(&self) -> Result<Option<PgSearch>, PgError> {
+        self.url().map(|u| PgSearch::new(&u, self.options())).transpose()
+    }
 }
