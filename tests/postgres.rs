@@ -3,15 +3,11 @@
 //! print why and pass, unless SNAPEMBED_REQUIRE_POSTGRES=1 (CI) makes a missing server a failure.
 //! Each test writes its own table, so they run in parallel against one server.
 
-use std::collections::HashSet;
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{json, Value};
-use snapembed::search::postgres::write::{content_hash, ChunkRow};
-use snapembed::search::postgres::{model_id, DocRows, PgError, PgOptions, PgQuery, PgSearch, Shard};
+use snapembed::search::postgres::write::ChunkRow;
+use snapembed::search::postgres::{DocRows, PgError, PgOptions, PgQuery, PgSearch};
 
-use crate::common;
 
 /// The test server's URL, or `None` (with the reason printed) when none is given.
 pub fn pg_url(test: &str) -> Option<String> {
@@ -44,53 +40,6 @@ pub fn options(table: &str) -> PgOptions {
     PgOptions { table: table.into(), ef_search: 40, ..PgOptions::default() }
 }
 
-pub struct Doc {
-    pub id: String,
-    pub title: Option<String>,
-    pub text: String,
-    pub metadata: Value,
-}
-
-pub fn sample_corpus() -> Vec<Doc> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/sample-corpus.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            Doc {
-                id: v["id"].as_str().unwrap().into(),
-                title: v["title"].as_str().map(str::to_owned),
-                text: v["text"].as_str().unwrap().into(),
-                metadata: v["metadata"].clone(),
-            }
-        })
-        .collect()
-}
-
-/// Chunks and embeds documents as the index builder does.
-pub fn embed_docs(docs: &[Doc]) -> Vec<DocRows> {
-    let e = common::embedder();
-    let model = model_id(e);
-    docs.iter()
-        .map(|d| {
-            let spans = e.chunk(&d.text);
-            let texts: Vec<&str> = spans.iter().map(|s| &d.text[s.start..s.end]).collect();
-            let vectors = e.embed(&texts).unwrap();
-            DocRows {
-                id: d.id.clone(),
-                metadata: d.metadata.clone(),
-                content_hash: content_hash(&model, d.title.as_deref(), &d.text, &d.metadata),
-                chunks: spans
-                    .iter()
-                    .zip(vectors)
-                    .map(|(s, v)| ChunkRow { span: [s.start, s.end], snippet: d.text[s.start..s.end].into(), vector: v })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -105,64 +54,6 @@ fn exact(rows: &[DocRows], q: &[f32], filter: Option<&serde_json::Map<String, Va
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored.truncate(k);
     scored
-}
-
-static SAMPLE: std::sync::OnceLock<Vec<DocRows>> = std::sync::OnceLock::new();
-fn sample_rows() -> &'static [DocRows] {
-    SAMPLE.get_or_init(|| embed_docs(&sample_corpus()))
-}
-
-async fn count(url: &str, sql: &str) -> i64 {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn index_then_search_agrees_with_exact_search_on_the_labelled_queries() {
-    let Some(url) = pg_url("index_then_search") else { return };
-    let table = "t_roundtrip";
-    drop_table(&url, table).await;
-    let e = common::embedder();
-    let pg = PgSearch::new(&url, options(table)).unwrap();
-    let rows = sample_rows();
-    let mut w = pg.writer(&model_id(e), e.dimensions()).await.unwrap();
-    assert_eq!(w.layout().vector_type, "halfvec", "pgvector 0.8 stores half precision");
-    for batch in rows.chunks(64) {
-        w.upsert(batch).await.unwrap();
-    }
-    drop(w);
-    assert_eq!(count(&url, "SELECT count(*) FROM t_roundtrip_documents").await, 300);
-
-    let queries: Vec<Value> = std::fs::read_to_string(common::data_path("search_queries.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut agree = 0;
-    for q in &queries {
-        let text = q["query"].as_str().unwrap();
-        let v = e.embed(&[text]).unwrap().remove(0);
-        let filter = q["filter"].as_object();
-        let hits = pg
-            .search(&model_id(e), e.dimensions(), &PgQuery { vector: &v, top_k: 5, filter, min_score: None })
-            .await
-            .unwrap();
-        let want = exact(rows, &v, filter, 5);
-        assert!(!hits.is_empty(), "{text}");
-        // halfvec rounds scores by ~1e-3; ordering within that may differ.
-        assert!((hits[0].score - want[0].1).abs() < 5e-3, "{text}: {} vs {}", hits[0].score, want[0].1);
-        agree += usize::from(hits[0].id == want[0].0);
-        if let Some(f) = filter {
-            assert!(hits.iter().all(|h| f.iter().all(|(k, v)| &h.metadata[k] == v)), "{text}");
-        }
-        // Every hit names its best chunk's text and span.
-        let doc = rows.iter().find(|d| d.id == hits[0].id).unwrap();
-        assert!(doc.chunks.iter().any(|c| c.span == hits[0].span && c.snippet == hits[0].snippet));
-    }
-    let rate = agree as f64 / queries.len() as f64;
-    eprintln!("postgres top-1 agreement with exact search: {agree}/{} ({rate:.3})", queries.len());
-    assert!(rate >= 0.99, "top-1 agreement {rate}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +71,7 @@ async fn a_selective_filter_still_returns_top_k_rows_and_lists_mean_any() {
         state ^= state << 17;
         (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
     };
-    let mut unit = |rnd: &mut dyn FnMut() -> f32| {
+    let unit = |rnd: &mut dyn FnMut() -> f32| {
         let v: Vec<f32> = (0..dims).map(|_| rnd()).collect();
         let n = dot(&v, &v).sqrt();
         v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
@@ -275,4 +166,257 @@ async fn wrong_passwords_and_dead_ports_are_told_apart() {
     let dead = format!("postgres://snapembed:x@127.0.0.1:{port}/postgres");
     let e = PgSearch::new(&dead, options("t_any")).unwrap().probe("m", 384).await.unwrap_err();
     assert!(e.is_transient() && e.to_string().contains("unreachable"), "{e}");
+}
+
+pub async fn count(url: &str, sql: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+// ---- The user's view: the CLI, the server, the database going away and coming back. ----
+
+fn snapembed() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_snapembed"));
+    c.env("SNAPEMBED_SNAPSHOT", crate::common::snapshot_path())
+        .env_remove("SNAPEMBED_CORPUS")
+        .env_remove("DATABASE_URL")
+        .env_remove("SNAPEMBED_SEARCH_URL");
+    c
+}
+
+fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn sample_corpus() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/sample-corpus.jsonl")
+}
+
+/// A full HTTP exchange over a socket: status, headers (lowercased names) and body.
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_lowercase(), body.to_owned())
+}
+
+#[test]
+fn index_to_postgres_then_search_matches_the_mapped_index_and_reruns_are_idempotent() {
+    let Some(url) = pg_url("index_to_postgres") else { return };
+    let table = "t_cli";
+    block(drop_table(&url, table));
+    let corpus = sample_corpus();
+    let index = |extra: &[&str]| {
+        let mut c = snapembed();
+        c.arg("index").arg(&corpus).args(["--to", &url, "--table", table]).args(extra);
+        run_ok(&mut c)
+    };
+    let first = index(&[]);
+    assert!(first.contains("300 written"), "{first}");
+    assert!(!first.contains("snapembed-test"), "the password stays out of the output: {first}");
+    // Unchanged documents are not embedded or written again.
+    let again = index(&[]);
+    assert!(again.contains("0 written") && again.contains("300 unchanged"), "{again}");
+    assert_eq!(block(count(&url, "SELECT count(*) FROM t_cli_documents")), 300);
+    let chunks = block(count(&url, "SELECT count(*) FROM t_cli_chunks"));
+
+    // The same labelled queries through both backends, by the same `search::run`.
+    let model = crate::common::embedder();
+    let mapped = snapembed::search::MappedIndex::open(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/artifacts/corpus.idx"))).unwrap();
+    assert_eq!(snapembed::search::Search::info(&mapped).chunks as i64, chunks, "the same chunks as the mapped index");
+    let pg = PgSearch::new(&url, options(table)).unwrap();
+    let pg = snapembed::search::postgres::PgBackend::new(pg, model).unwrap();
+    let queries: Vec<Value> = std::fs::read_to_string(crate::common::data_path("search_queries.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut same = 0;
+    for q in &queries {
+        let params: snapembed::search::SearchParams =
+            serde_json::from_value(json!({"top_k": 5, "filter": q.get("filter")})).unwrap();
+        let text = q["query"].as_str().unwrap();
+        let a = snapembed::search::run(model, &mapped, text, &params).unwrap().results;
+        let b = snapembed::search::run(model, &pg, text, &params).unwrap().results;
+        assert!(!b.is_empty(), "{text}");
+        if a[0].id == b[0].id {
+            same += 1;
+            // Same hit, same shape: the span and snippet of the same best chunk; scores within
+            // the two stores' rounding (int8+f16 rescoring vs halfvec).
+            assert_eq!((a[0].span, &a[0].snippet, &a[0].metadata), (b[0].span, &b[0].snippet, &b[0].metadata), "{text}");
+            assert!((a[0].score - b[0].score).abs() < 5e-3, "{text}: {} vs {}", a[0].score, b[0].score);
+        }
+    }
+    let rate = same as f64 / queries.len() as f64;
+    eprintln!("same top-1 as the mapped index: {same}/{} ({rate:.3})", queries.len());
+    assert!(rate >= 0.99, "{rate}");
+
+    // --delete-missing: a corpus without its last 10 documents removes them (and their chunks).
+    let dir = tempfile::tempdir().unwrap();
+    let smaller = dir.path().join("smaller.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&corpus).unwrap().lines().take(290).map(str::to_owned).collect();
+    std::fs::write(&smaller, lines.join("\n")).unwrap();
+    let mut c = snapembed();
+    c.arg("index").arg(&smaller).args(["--to", &url, "--table", table, "--delete-missing"]);
+    let out = run_ok(&mut c);
+    assert!(out.contains("0 written") && out.contains("10 deleted"), "{out}");
+    assert_eq!(block(count(&url, "SELECT count(*) FROM t_cli_documents")), 290);
+    assert_eq!(block(count(&url, "SELECT count(*) FROM t_cli_chunks c LEFT JOIN t_cli_documents d ON d.id = c.doc_id WHERE d.id IS NULL")), 0);
+
+    // `snapembed search --search-url` gives what the library gave.
+    let mut c = snapembed();
+    c.args(["search", "--search-url", &url, "--search-table", table, "--json", "--top-k", "3", "refund annual plan"]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["id"], "kb-0003", "{v}");
+}
+
+#[test]
+fn concurrent_shard_writers_fill_the_table_exactly_once() {
+    let Some(url) = pg_url("shards") else { return };
+    let table = "t_shards";
+    block(drop_table(&url, table));
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    let docs: Vec<String> = (0..60)
+        .map(|i| json!({"id": format!("d{i}"), "text": format!("note {i} about topic {}", i % 7), "metadata": {"k": i % 3}}).to_string())
+        .collect();
+    std::fs::write(&corpus, docs.join("\n")).unwrap();
+    // Four processes at once, each its own shard; the first ones race to create the tables.
+    let children: Vec<_> = (1..=4)
+        .map(|i| {
+            snapembed()
+                .arg("index")
+                .arg(&corpus)
+                .args(["--to", &url, "--table", table, "--shard", &format!("{i}/4"), "--threads", "1"])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut written = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let n: usize = err.split(" written").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(n > 0 && n < 60, "each shard takes a share: {err}");
+        written += n;
+    }
+    assert_eq!(written, 60, "the shards partition the corpus");
+    assert_eq!(block(count(&url, "SELECT count(*) FROM t_shards_documents")), 60);
+    assert_eq!(block(count(&url, "SELECT count(DISTINCT doc_id) FROM t_shards_chunks")), 60);
+    // A shard's --delete-missing touches only its own documents.
+    let mut c = snapembed();
+    let half = dir.path().join("half.jsonl");
+    std::fs::write(&half, docs[..30].join("\n")).unwrap();
+    c.arg("index").arg(&half).args(["--to", &url, "--table", table, "--shard", "2/4", "--delete-missing"]);
+    let out = run_ok(&mut c);
+    let deleted: i64 = out.split(" deleted").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(deleted > 0 && deleted < 30, "only shard 2's documents among the 30 removed: {out}");
+    assert!(out.contains(" 0 written"), "{out}");
+    assert_eq!(block(count(&url, "SELECT count(*) FROM t_shards_documents")), 60 - deleted);
+}
+
+#[test]
+fn bad_urls_and_wrong_passwords_stop_the_server_at_start_with_the_reason() {
+    let Some(url) = pg_url("start_errors") else { return };
+    let serve = |search_url: &str| {
+        let out = snapembed()
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--search-url", search_url])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = serve("mysql://u@127.0.0.1/db");
+    assert!(e.contains("must start with postgres://"), "{e}");
+    let e = serve("postgres://u@127.0.0.1/db?sslmode=sometimes");
+    assert!(e.contains("sslmode"), "{e}");
+    let wrong = url.replacen(":snapembed-test@", ":not-the-password@", 1);
+    let e = serve(&wrong);
+    assert!(e.contains("rejected the login of user \"snapembed\""), "{e}");
+    assert!(!e.contains("not-the-password"), "{e}");
+    let e = serve(&format!("{url}?sslmode=disable")); // the default table, which no test builds
+    assert!(e.contains("does not exist") && e.contains("snapembed index"), "a missing table says how to build it: {e}");
+}
+
+/// Stops and starts a throwaway cluster of its own (tests/postgres.sh's binaries and user), so
+/// the shared server stays up for the tests running beside this one.
+fn cluster(action: &str) -> Option<String> {
+    let ctl = std::env::var("SNAPEMBED_TEST_POSTGRES_CTL").ok()?;
+    let out = std::process::Command::new("bash").args([&ctl, action, "outage"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = std::process::Command::new("bash").args([&ctl, "url", "outage"]).output().unwrap();
+    Some(String::from_utf8_lossy(&url.stdout).trim().to_owned())
+}
+
+#[test]
+fn a_database_stopped_mid_test_gives_503_then_search_recovers() {
+    let Some(_) = pg_url("outage") else { return };
+    let Some(url) = cluster("start") else {
+        assert!(std::env::var("SNAPEMBED_REQUIRE_POSTGRES").as_deref() != Ok("1"), "SNAPEMBED_TEST_POSTGRES_CTL is unset");
+        eprintln!("skipping outage: SNAPEMBED_TEST_POSTGRES_CTL (tests/postgres.sh) is unset");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    std::fs::write(&corpus, "{\"id\": \"a\", \"text\": \"resetting a forgotten password\"}\n{\"id\": \"b\", \"text\": \"exporting invoices to a spreadsheet\"}\n").unwrap();
+    let mut c = snapembed();
+    c.arg("index").arg(&corpus).args(["--to", &url, "--table", "t_outage"]);
+    run_ok(&mut c);
+
+    let server = crate::server::Server::start(&[("SNAPEMBED_SEARCH_URL", &url), ("SNAPEMBED_SEARCH_TABLE", "t_outage"), ("SNAPEMBED_SEARCH_TIMEOUT_MS", "1000")]);
+    let query = r#"{"query": "I forgot my password", "top_k": 1}"#;
+    let (status, _, body) = http(&server.addr, "POST", "/search", Some(query));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["results"][0]["id"], "a");
+    let (_, _, health) = http(&server.addr, "GET", "/health", None);
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!((health["status"].as_str(), &health["search"]), (Some("healthy"), &json!({"backend": "postgres", "reachable": true})));
+
+    cluster("stop");
+    let (status, head, body) = http(&server.addr, "POST", "/search", Some(query));
+    assert_eq!(status, 503, "{body}");
+    assert!(head.contains("retry-after: 5"), "{head}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error_type"], "search_unavailable");
+    assert!(!body.contains("snapembed-test"), "{body}");
+    // Embedding needs no database.
+    let (status, _, _) = http(&server.addr, "POST", "/embed", Some(r#"{"inputs": "still here"}"#));
+    assert_eq!(status, 200);
+    let (status, _, health) = http(&server.addr, "GET", "/health", None);
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!((status, health["status"].as_str(), &health["search"]["reachable"]), (200, Some("degraded"), &json!(false)), "{health}");
+
+    cluster("start");
+    // The pool drops the dead connections and connects anew.
+    let mut recovered = false;
+    for _ in 0..20 {
+        let (status, _, _) = http(&server.addr, "POST", "/search", Some(query));
+        if status == 200 {
+            recovered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(recovered, "search answers again once the database is back");
+    let (_, _, health) = http(&server.addr, "GET", "/health", None);
+    assert!(health.contains("\"healthy\""), "{health}");
+    cluster("stop");
 }

@@ -35,17 +35,10 @@ pub struct PgHit {
     pub metadata: Value,
 }
 
-/// The statement for a filter of `scalar` single-valued keys (one containment object) and
-/// `lists` any-of keys (one `@> ANY(array)` each).
-fn sql(layout: &Layout, table: &super::Table, scalar: bool, lists: usize) -> String {
+/// The statement for a filter of `keys` keys, each one `@> ANY(array)` (GIN serves both).
+fn sql(layout: &Layout, table: &super::Table, keys: usize) -> String {
     let vt = layout.sql_type();
-    let mut filters = Vec::new();
-    if scalar {
-        filters.push("metadata @> $5::jsonb".to_owned());
-    }
-    for i in 0..lists {
-        filters.push(format!("metadata @> ANY(${}::jsonb[])", 6 + i));
-    }
+    let filters: Vec<String> = (0..keys).map(|i| format!("metadata @> ANY(${}::jsonb[])", 5 + i)).collect();
     let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
     format!(
         "SELECT doc_id, score, snippet, span_start, span_end, metadata FROM (
@@ -71,33 +64,34 @@ impl PgSearch {
         let candidates = (q.top_k * CHUNKS_PER_HIT).clamp(1, MAX_EF_SEARCH);
         let ef = self.options.ef_search.max(candidates).min(MAX_EF_SEARCH);
 
-        // Single values merge into one containment object; each list becomes an array of
-        // one-key objects, any of which may be contained.
-        let mut scalar = Map::new();
-        let mut lists: Vec<Vec<Value>> = Vec::new();
-        for (key, value) in q.filter.into_iter().flatten() {
-            match value {
-                Value::Array(options) => lists.push(
-                    options.iter().map(|v| Value::Object(Map::from_iter([(key.clone(), v.clone())]))).collect(),
-                ),
-                v => {
-                    scalar.insert(key.clone(), v.clone());
-                }
-            }
-        }
-        let sql = sql(&layout, &self.table, !scalar.is_empty(), lists.len());
+        // Each key is an array of one-key objects, any of which may be contained: the value
+        // itself, and the value inside a list, since a metadata list matches when any of its
+        // items does (jsonb's `@>` does not look into a nested list for a scalar).
+        let lists: Vec<Vec<Value>> = q
+            .filter
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| {
+                let values = match value {
+                    Value::Array(options) => options.clone(),
+                    v => vec![v.clone()],
+                };
+                values
+                    .into_iter()
+                    .flat_map(|v| {
+                        let one = |x: Value| Value::Object(Map::from_iter([(key.clone(), x)]));
+                        [one(v.clone()), one(Value::Array(vec![v]))]
+                    })
+                    .collect()
+            })
+            .collect();
+        let sql = sql(&layout, &self.table, lists.len());
         let vector = q.vector.to_vec();
         let limit = candidates as i64;
         let min = q.min_score.unwrap_or(f32::NEG_INFINITY);
         let top_k = q.top_k as i64;
-        let scalar = Value::Object(scalar);
-        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
-            (&vector, Type::FLOAT4_ARRAY),
-            (&limit, Type::INT8),
-            (&min, Type::FLOAT4),
-            (&top_k, Type::INT8),
-            (&scalar, Type::JSONB),
-        ];
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
+            vec![(&vector, Type::FLOAT4_ARRAY), (&limit, Type::INT8), (&min, Type::FLOAT4), (&top_k, Type::INT8)];
         for list in &lists {
             params.push((list, Type::JSONB_ARRAY));
         }
