@@ -35,7 +35,7 @@ trap cleanup EXIT
 # One real document creates the tables with the model's checksum (so the server accepts them);
 # the synthetic rows go in beside it.
 echo '{"id": "real-1", "text": "How do I reset my password?", "metadata": {"category": "account"}}' >"$tmp/one.jsonl"
-q -c "ALTER SYSTEM SET maintenance_work_mem = '4GB'; ALTER SYSTEM SET max_parallel_maintenance_workers = 1; SELECT pg_reload_conf();" >/dev/null
+q -c "ALTER SYSTEM SET maintenance_work_mem = '4GB'" -c "ALTER SYSTEM SET max_parallel_maintenance_workers = 1" -c "SELECT pg_reload_conf()" >/dev/null
 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
@@ -57,7 +57,7 @@ for n in "${sizes[@]}"; do
     t0=$(now)
     q <<SQL
 CREATE TEMP TABLE centres AS
-    SELECT c AS id, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) d WHERE c > 0) AS v
+    SELECT c AS id, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) d WHERE c >= 0) AS v
     FROM generate_series(0, 1023) c;
 INSERT INTO ${table}_documents (id, content_hash, metadata, chunks)
     SELECT 'syn-' || i, '', jsonb_build_object('category', 'c' || (i % 12)), 1 FROM generate_series(1, $n) i;
