@@ -244,7 +244,8 @@ mod tests {
         // A fair hash: each shard within 10 % of a quarter.
         assert!(sizes.iter().all(|&s| (900..=1100).contains(&s)), "{sizes:?}");
         // Fixed for good: a change would make writers of two versions disagree.
-        assert_eq!(Shard::of("kb-0001", 4), Shard::of("kb-0001", 4));
+        // (values from Python's hashlib: int.from_bytes(sha256(id)[:8], "big") % N + 1)
+        assert_eq!((Shard::of("kb-0001", 4), Shard::of("d1", 4), Shard::of("d1", 8)), (4, 3, 7));
         assert!(Shard::ALL.owns("anything"));
     }
 
