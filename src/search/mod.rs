@@ -168,6 +168,13 @@ pub trait Search: Send + Sync {
     fn reachable(&self) -> Result<(), SearchError> {
         Ok(())
     }
+    /// Whether [`Search::search`] mostly waits on another machine (a database) rather than
+    /// using this one's CPU. The service then releases its compute permit once the query is
+    /// embedded: holding it through the round trip capped PostgreSQL search at one request per
+    /// permit (15 req/s at 1 and at 8 clients, 100k rows, bench/results/postgres.md).
+    fn remote(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,15 +205,21 @@ pub fn chunk_spans(model: &Embedder, text: &str) -> Vec<Range<usize>> {
 /// matches of all chunks merge, best score per document. Runs on the calling thread.
 pub fn run(model: &Embedder, backend: &dyn Search, text: &str, params: &SearchParams) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
+    let queries = embed_query(model, text, params)?;
+    let results = backend.search(&queries, params)?;
+    Ok(SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 })
+}
+
+/// The first half of [`run`]: validates and embeds `text` (one unit vector per window of a
+/// long text). The service calls the halves apart when the backend is [`Search::remote`].
+pub fn embed_query(model: &Embedder, text: &str, params: &SearchParams) -> Result<Vec<Vec<f32>>, SearchError> {
     params.validate()?;
     if text.trim().is_empty() {
         return Err(SearchError::EmptyQuery);
     }
     let pieces: Vec<&str> = chunk_spans(model, text).into_iter().filter_map(|r| text.get(r)).collect();
     let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(1), ..Default::default() };
-    let queries = model.embed_with(&pieces, options)?;
-    let results = backend.search(&queries, params)?;
-    Ok(SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 })
+    Ok(model.embed_with(&pieces, options)?)
 }
 
 #[cfg(test)]

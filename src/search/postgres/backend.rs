@@ -104,6 +104,10 @@ impl Search for PgBackend {
         "postgres"
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
     fn reachable(&self) -> Result<(), SearchError> {
         let timeout = self.pg.options.timeout;
         self.block(self.probe_within(timeout)).map_err(SearchError::from)
