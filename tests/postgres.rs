@@ -420,3 +420,103 @@ fn a_database_stopped_mid_test_gives_503_then_search_recovers() {
     assert!(health.contains("\"healthy\""), "{health}");
     cluster("stop");
 }
+
+#[test]
+fn a_search_waiting_on_the_database_leaves_the_compute_permit_to_embed() {
+    let Some(url) = pg_url("permit") else { return };
+    let table = "t_permit";
+    block(drop_table(&url, table));
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    std::fs::write(&corpus, "{\"id\": \"a\", \"text\": \"resetting a forgotten password\"}\n").unwrap();
+    let mut c = snapembed();
+    c.arg("index").arg(&corpus).args(["--to", &url, "--table", table]);
+    run_ok(&mut c);
+    // One compute permit: while a search held it through its round trip, nothing else could
+    // embed until the database answered (15 req/s at 1 and 8 clients in the first benchmark).
+    let server = crate::server::Server::start(&[
+        ("SNAPEMBED_SEARCH_URL", &url),
+        ("SNAPEMBED_SEARCH_TABLE", table),
+        ("SNAPEMBED_SEARCH_TIMEOUT_MS", "20000"),
+        ("SNAPEMBED_THREADS", "1"),
+    ]);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    // Another session locks the table: the search's statement waits inside PostgreSQL.
+    let (locker, conn) = runtime.block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls)).unwrap();
+    runtime.spawn(conn);
+    runtime.block_on(locker.batch_execute("BEGIN; LOCK TABLE t_permit_chunks IN ACCESS EXCLUSIVE MODE")).unwrap();
+    let addr = server.addr.clone();
+    let search = std::thread::spawn(move || http(&addr, "POST", "/search", Some(r#"{"query": "forgot my password", "top_k": 1}"#)));
+    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't_permit_chunks'::regclass";
+    let mut blocked = false;
+    for _ in 0..100 {
+        if runtime.block_on(locker.query_one(waiting, &[])).unwrap().get::<_, i64>(0) > 0 {
+            blocked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(blocked, "the search reached the database and waits on the lock");
+    let t = std::time::Instant::now();
+    let (status, _, body) = http(&server.addr, "POST", "/embed", Some(r#"{"inputs": "meanwhile"}"#));
+    assert_eq!(status, 200, "{body}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "/embed waited {:?} for the search's permit", t.elapsed());
+    assert!(!search.is_finished(), "the search still waits on the database");
+    runtime.block_on(locker.batch_execute("COMMIT")).unwrap();
+    let (status, _, body) = search.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["results"][0]["id"], "a");
+}
+
+#[test]
+fn search_and_the_tally_webhook_answer_alike_from_postgres_and_from_the_mapped_index() {
+    let Some(url) = pg_url("same_response") else { return };
+    let table = "t_same";
+    block(drop_table(&url, table));
+    let mut c = snapembed();
+    c.arg("index").arg(sample_corpus()).args(["--to", &url, "--table", table]);
+    run_ok(&mut c);
+    // The compiled-in sample index, and the same corpus in PostgreSQL.
+    let mapped = crate::server::Server::start(&[]);
+    let pg = crate::server::Server::start(&[("SNAPEMBED_SEARCH_URL", &url), ("SNAPEMBED_SEARCH_TABLE", table)]);
+    let ask = |server: &crate::server::Server, path: &str, body: &str| -> Value {
+        let (status, _, text) = http(&server.addr, "POST", path, Some(body));
+        assert_eq!(status, 200, "{path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let fields = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let compare = |what: &str, a: &Value, b: &Value| {
+        let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+        assert_eq!(a.len(), b.len(), "{what}");
+        // The best hit is the same document, chunk and metadata; the rest the same documents
+        // but for near-ties the two stores' rounding (int8+f16 rescoring vs halfvec) may swap.
+        for key in ["id", "span", "snippet", "metadata"] {
+            assert_eq!(a[0][key], b[0][key], "{what}: {key}");
+        }
+        assert!((a[0]["score"].as_f64().unwrap() - b[0]["score"].as_f64().unwrap()).abs() < 5e-3, "{what}");
+        let ids = |v: &[Value]| v.iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let (ia, ib) = (ids(a), ids(b));
+        let shared = ia.iter().filter(|id| ib.contains(id)).count();
+        assert!(shared + 1 >= ia.len(), "{what}: {ia:?} vs {ib:?}");
+    };
+    for body in [
+        r#"{"query": "how do I get a refund for my annual plan", "top_k": 5}"#,
+        r#"{"query": "two-factor code lost", "top_k": 3, "filter": {"category": "account-login"}}"#,
+    ] {
+        let (a, b) = (ask(&mapped, "/search", body), ask(&pg, "/search", body));
+        assert_eq!(fields(&a), fields(&b), "the same response shape");
+        compare(body, &a["results"], &b["results"]);
+    }
+    for name in ["support_request", "sparse_answers"] {
+        let body = std::fs::read_to_string(crate::common::data_path(&format!("tally/{name}.json"))).unwrap();
+        let (a, b) = (ask(&mapped, "/webhook/tally", &body), ask(&pg, "/webhook/tally", &body));
+        assert!(b.get("search_error").is_none(), "{b}");
+        assert_eq!(fields(&a), fields(&b), "{name}: the same webhook response shape");
+        assert_eq!(a["query"], b["query"], "{name}");
+        compare(name, &a["matches"], &b["matches"]);
+    }
+}
