@@ -79,8 +79,6 @@ local i = 0
 request = function()
   i = i + 1
   -- A number makes every query new: the server's embedding cache would answer repeats.
-  -- The number makes every text new: the server's embedding cache would otherwise answer
-  -- 7 in 8 requests and hide the embedding each real query pays.
   local body = '{"query": "' .. texts[(i % #texts) + 1] .. ' ' .. i .. '", "top_k": 10}'
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
