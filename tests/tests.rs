@@ -14,6 +14,7 @@ mod parity;
 mod pdf;
 mod score;
 mod score_eval;
+mod postgres;
 mod search;
 mod server;
 mod snapshot_errors;

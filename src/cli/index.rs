@@ -22,8 +22,21 @@ pub struct IndexArgs {
     /// The corpus: JSON Lines ({"id", "text", "title"?, "metadata"?} per line) or CSV with a header.
     corpus: PathBuf,
     /// Where to write the index (written to a temporary file beside it, then renamed).
-    #[arg(short, long)]
-    output: PathBuf,
+    #[arg(short, long, required_unless_present = "to")]
+    output: Option<PathBuf>,
+    /// Write into PostgreSQL + pgvector instead (postgres://…; creates what is missing).
+    #[arg(long, conflicts_with = "output")]
+    to: Option<String>,
+    /// PostgreSQL: the table name (tables NAME_documents, NAME_chunks, NAME_meta).
+    #[arg(long, default_value = "snapembed", requires = "to")]
+    table: String,
+    /// PostgreSQL: embed only the documents whose id hashes to shard I of N (1-based), so N
+    /// writers split a corpus.
+    #[arg(long, value_name = "I/N", requires = "to")]
+    shard: Option<snapembed::search::postgres::Shard>,
+    /// PostgreSQL: delete rows (of this shard) whose ids are no longer in CORPUS.
+    #[arg(long, requires = "to")]
+    delete_missing: bool,
     /// The corpus format [default: csv for a .csv file, else jsonl].
     #[arg(long, value_enum)]
     format: Option<CorpusFormat>,
@@ -58,18 +71,29 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         eprintln!("{}: skipped {p}", args.corpus.display());
     }
     let model = args.compute.apply(args.snapshot.open()?)?;
+    if let Some(url) = &args.to {
+        let target = super::index_postgres::Target {
+            url,
+            table: &args.table,
+            shard: args.shard.unwrap_or(snapembed::search::postgres::Shard::ALL),
+            delete_missing: args.delete_missing,
+        };
+        let mut report = progress_reporter("documents");
+        return super::index_postgres::run(target, &loaded.documents, &model, &mut *report);
+    }
+    let Some(output) = &args.output else { anyhow::bail!("give -o FILE or --to postgres://…") };
     let threads = model.threads();
-    let mut report = progress_reporter();
+    let mut report = progress_reporter("embedding chunks");
     let embedded = builder::embed_documents(&model, &loaded.documents, threads, &mut *report)?;
     drop(report);
     let bytes = builder::index_bytes(builder::model_ref(&model), &loaded.documents, &embedded)?;
-    builder::write_atomically(&args.output, &bytes)?;
+    builder::write_atomically(output, &bytes)?;
     eprintln!(
         "indexed {} documents ({} chunks, {} records skipped) into {}: {:.1} MB in {:.1} s",
         loaded.documents.len(),
         embedded.vectors.len(),
         loaded.problems.len(),
-        args.output.display(),
+        output.display(),
         bytes.len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
@@ -77,10 +101,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
 }
 
 /// An indicatif bar on a terminal; otherwise a plain line at every tenth of the work.
-fn progress_reporter() -> Box<dyn FnMut(usize, usize)> {
+fn progress_reporter(what: &'static str) -> Box<dyn FnMut(usize, usize)> {
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
-        let style = indicatif::ProgressStyle::with_template("embedding chunks {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
+        let style = indicatif::ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})"))
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         Box::new(move |done, total| {
@@ -96,7 +120,7 @@ fn progress_reporter() -> Box<dyn FnMut(usize, usize)> {
             let tenth = (done * 10).checked_div(total).unwrap_or(10);
             if last_tenth != Some(tenth) {
                 last_tenth = Some(tenth);
-                eprintln!("embedding chunks: {done}/{total}");
+                eprintln!("{what}: {done}/{total}");
             }
         })
     }
@@ -105,8 +129,10 @@ fn progress_reporter() -> Box<dyn FnMut(usize, usize)> {
 #[derive(Args)]
 pub struct SearchArgs {
     /// The index to search (built by `snapembed index`).
-    #[arg(long, env = "SNAPEMBED_CORPUS")]
-    index: PathBuf,
+    #[arg(long, env = "SNAPEMBED_CORPUS", required_unless_present = "search_url")]
+    index: Option<PathBuf>,
+    #[command(flatten)]
+    search_db: snapembed::search::postgres::PgArgs,
     /// What to look for.
     query: String,
     /// Hits to return (1..=100).
@@ -126,8 +152,12 @@ pub struct SearchArgs {
 }
 
 pub fn search(args: SearchArgs) -> anyhow::Result<()> {
-    let index = MappedIndex::open(&args.index)?;
     let model = args.snapshot.open()?;
+    let index: Box<dyn Search> = match (&args.index, super::index_postgres::backend(&args.search_db, &model)?) {
+        (Some(path), _) => Box::new(MappedIndex::open(path)?),
+        (None, Some(pg)) => Box::new(pg),
+        (None, None) => anyhow::bail!("give --index FILE or --search-url postgres://…"),
+    };
     index.check_model(&model)?;
     let mut filter = snapembed::search::Filter::new();
     for f in &args.filter {
@@ -143,7 +173,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         };
     }
     let params = SearchParams { top_k: Some(args.top_k), filter: (!filter.is_empty()).then_some(filter), min_score: args.min_score };
-    let response = snapembed::search::run(&model, &index, &args.query, &params)?;
+    let response = snapembed::search::run(&model, index.as_ref(), &args.query, &params)?;
     if args.json {
         println!("{}", serde_json::to_string(&response)?);
         return Ok(());

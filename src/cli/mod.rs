@@ -5,6 +5,7 @@ pub mod bench_search;
 pub mod check;
 pub mod embed;
 pub mod index;
+pub mod index_postgres;
 pub mod info;
 pub mod memory;
 pub mod score;

@@ -8,6 +8,7 @@ use snapembed::engine::embedder::{default_workers, Workers};
 use snapembed::service::config::{LogFormat, ServeConfig};
 use snapembed::service::AppState;
 use snapembed::search::index::Verify;
+use snapembed::search::postgres::PgBackend;
 use snapembed::search::{MappedIndex, Search};
 use snapembed::Embedder;
 
@@ -31,7 +32,11 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
         Err(e) => tracing::error!(error = %e, "the model failed to load; serving as unhealthy"),
     }
-    let corpus = load_corpus(&config, model.as_ref().ok())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let corpus = match open_postgres(&config, model.as_ref().ok(), &runtime, lambda)? {
+        Some(pg) => Some(pg),
+        None => load_corpus(&config, model.as_ref().ok())?,
+    };
     let workers = config.threads.map_or_else(default_workers, Workers::from);
     let memory = config.memory.guard()?;
     tracing::info!(
@@ -50,7 +55,6 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(corpus) = corpus {
         state = state.with_corpus(corpus);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tracing::info!(startup_ms = started.elapsed().as_secs_f64() * 1e3, "ready");
     runtime.block_on(async {
         if lambda {
@@ -67,6 +71,43 @@ fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
     let embedder = super::open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))?;
     let embedder = config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))?;
     Ok(embedder.with_cache(config.embed_cache_entries))
+}
+
+/// Search on PostgreSQL when --search-url (or DATABASE_URL) is set. A bad URL stops the start.
+/// A server then connects once, within 3 s: a wrong password, a missing database or table, or a
+/// table of another model stop the start with the reason; a database that is down only warns
+/// (search answers 503 until it is up, /embed works). On Lambda nothing connects before the
+/// first search, so a cold start stays in milliseconds.
+fn open_postgres(
+    config: &ServeConfig,
+    model: Option<&Embedder>,
+    runtime: &tokio::runtime::Runtime,
+    lambda: bool,
+) -> anyhow::Result<Option<Arc<dyn Search>>> {
+    let Some(pg) = config.search_db.open()? else { return Ok(None) };
+    if config.corpus.is_some() {
+        anyhow::bail!("--corpus and --search-url both name a corpus: give one");
+    }
+    let Some(model) = model else {
+        tracing::error!("no model: search on PostgreSQL needs it to embed queries");
+        return Ok(None);
+    };
+    let _enter = runtime.enter();
+    let backend = PgBackend::new(pg, model)?;
+    let (url, table) = (backend.pg.url.redacted.clone(), backend.pg.table.name().to_owned());
+    if !lambda {
+        match runtime.block_on(backend.probe_within(std::time::Duration::from_secs(3))) {
+            Ok(()) => {
+                let info = backend.info();
+                tracing::info!(url, table, documents = info.documents, chunks = info.chunks, "search on PostgreSQL");
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(url, table, error = %e, "the search database is not answering; /search gives 503 until it does")
+            }
+            Err(e) => anyhow::bail!("search database: {e}"),
+        }
+    }
+    Ok(Some(Arc::new(backend)))
 }
 
 /// The index named by --corpus (any defect, or a model mismatch, stops the start), else the one

@@ -558,7 +558,7 @@ impl Search for MappedIndex {
 }
 
 /// The chunk's text, cut at a word boundary near `SNIPPET_CHARS` with an ellipsis.
-fn snippet(text: &str) -> String {
+pub fn snippet(text: &str) -> String {
     let text = text.trim();
     match text.char_indices().nth(SNIPPET_CHARS) {
         None => text.to_owned(),

@@ -6,6 +6,7 @@
 //! - [`index`]: the validating reader of that format and its [`Search`] implementation
 //! - [`scan`]: the int8 scan kernel and f16 rescoring
 //! - [`writer`]: lays out the index file deterministically
+//! - [`postgres`]: the same search on PostgreSQL + pgvector, for corpora past one machine
 //!
 //! Knows nothing of HTTP; the service maps [`SearchError`] to statuses.
 
@@ -13,6 +14,7 @@ pub mod builder;
 pub mod corpus;
 pub mod format;
 pub mod index;
+pub mod postgres;
 pub mod scan;
 pub mod writer;
 
@@ -157,6 +159,22 @@ pub trait Search: Send + Sync {
     fn search(&self, queries: &[Vec<f32>], params: &SearchParams) -> Result<Vec<SearchHit>, SearchError>;
     /// Refuses a model other than the one the corpus was embedded with.
     fn check_model(&self, model: &Embedder) -> Result<(), SearchError>;
+    /// Which engine answers, for `/health` and `/model-status`.
+    fn backend(&self) -> &'static str {
+        "mapped"
+    }
+    /// Whether searches can be answered now (a mapped file always can; a database may be down).
+    /// Blocking, bounded by the backend's own timeout.
+    fn reachable(&self) -> Result<(), SearchError> {
+        Ok(())
+    }
+    /// Whether [`Search::search`] mostly waits on another machine (a database) rather than
+    /// using this one's CPU. The service then releases its compute permit once the query is
+    /// embedded: holding it through the round trip capped PostgreSQL search at one request per
+    /// permit (15 req/s at 1 and at 8 clients, 100k rows, bench/results/postgres.md).
+    fn remote(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +187,8 @@ pub enum SearchError {
     Index(#[from] IndexError),
     #[error("embedding the query failed")]
     Embed(#[from] crate::EmbedError),
+    #[error(transparent)]
+    Database(#[from] postgres::PgError),
 }
 
 /// Where a long text is cut: the engine's overlapping windows that each fit the model, as byte
@@ -185,15 +205,21 @@ pub fn chunk_spans(model: &Embedder, text: &str) -> Vec<Range<usize>> {
 /// matches of all chunks merge, best score per document. Runs on the calling thread.
 pub fn run(model: &Embedder, backend: &dyn Search, text: &str, params: &SearchParams) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
+    let queries = embed_query(model, text, params)?;
+    let results = backend.search(&queries, params)?;
+    Ok(SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 })
+}
+
+/// The first half of [`run`]: validates and embeds `text` (one unit vector per window of a
+/// long text). The service calls the halves apart when the backend is [`Search::remote`].
+pub fn embed_query(model: &Embedder, text: &str, params: &SearchParams) -> Result<Vec<Vec<f32>>, SearchError> {
     params.validate()?;
     if text.trim().is_empty() {
         return Err(SearchError::EmptyQuery);
     }
     let pieces: Vec<&str> = chunk_spans(model, text).into_iter().filter_map(|r| text.get(r)).collect();
     let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(1), ..Default::default() };
-    let queries = model.embed_with(&pieces, options)?;
-    let results = backend.search(&queries, params)?;
-    Ok(SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 })
+    Ok(model.embed_with(&pieces, options)?)
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub struct ServeConfig {
     /// into the binary, if any].
     #[arg(long, env = "SNAPEMBED_CORPUS")]
     pub corpus: Option<PathBuf>,
+    #[command(flatten)]
+    pub search_db: crate::search::postgres::PgArgs,
     /// Address to bind.
     #[arg(long, env = "SNAPEMBED_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,

@@ -112,6 +112,10 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Overloaded(_) | ApiError::MemoryPressure(_) | ApiError::Pdf(PdfError::Busy { .. })) {
             resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
+        // A database restart or failover takes seconds, not one.
+        if matches!(self, ApiError::SearchUnavailable(_)) {
+            resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
         resp
     }
 }

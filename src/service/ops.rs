@@ -24,9 +24,13 @@ fn mapped_bytes(state: &AppState) -> u64 {
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     // The memory gate checked just before this handler.
     let level = state.memory.level();
+    let search = search_status(&state).await;
+    let search_ok = search["reachable"] != json!(false);
     let (status, code) = match (&state.model, level) {
         (Err(_), _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
         (Ok(_), Level::Emergency) => ("degraded", StatusCode::OK),
+        // /embed still works without the search database: degraded, not dead.
+        (Ok(_), _) if !search_ok => ("degraded", StatusCode::OK),
         (Ok(_), _) => ("healthy", StatusCode::OK),
     };
     let body = json!({
@@ -35,6 +39,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "model_error": state.model.as_ref().err(),
         "corpus": corpus(&state),
         "memory_level": level,
+        "search": search,
         "timestamp": timestamp(),
     });
     (code, Json(body))
@@ -42,7 +47,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
     let m = match &state.model {
-        Err(e) => return Json(json!({"loaded": false, "error": e, "corpus": corpus(&state)})),
+        Err(e) => return Json(json!({"loaded": false, "error": e, "corpus": corpus(&state), "search": search_status(&state).await})),
         Ok(m) => m,
     };
     let h = m.header();
@@ -71,7 +76,20 @@ pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
         "corpus": corpus(&state),
         "embed_cache": m.cache_stats(),
         "threads": {"count": state.compute_permits, "source": state.workers.source},
+        "search": search_status(&state).await,
     }))
+}
+
+/// Which backend serves /search and whether it answers now (a database is asked, within its
+/// timeout, on a blocking thread; a mapped index always answers).
+async fn search_status(state: &AppState) -> Value {
+    let Some(corpus) = state.corpus.clone() else { return json!({"backend": null, "reachable": null}) };
+    let backend = corpus.backend();
+    match tokio::task::spawn_blocking(move || corpus.reachable()).await {
+        Ok(Ok(())) => json!({"backend": backend, "reachable": true}),
+        Ok(Err(e)) => json!({"backend": backend, "reachable": false, "error": e.to_string()}),
+        Err(e) => json!({"backend": backend, "reachable": false, "error": e.to_string()}),
+    }
 }
 
 /// The loaded corpus (documents, chunks, checksum, load time, source), or null.

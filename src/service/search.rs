@@ -1,5 +1,6 @@
 //! `POST /search`, and [`search_text`], which the Tally webhook shares: admission (429), memory
-//! pressure (503), one compute permit, then embed + scan on a blocking thread.
+//! pressure (503), one compute permit, then embed + scan on a blocking thread. A remote backend
+//! (PostgreSQL) gets the permit for the embedding only, not for its round trip.
 
 use std::time::Instant;
 
@@ -30,15 +31,31 @@ pub(crate) async fn search_text(state: &AppState, text: String, req: SearchParam
     let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
     let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
     // An emergency memory level was refused by the memory gate before this handler.
-    let _compute = state.compute.acquire().await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
+    let compute = state.compute.acquire().await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
     let started = Instant::now();
-    let job = tokio::task::spawn_blocking(move || crate::search::run(&model, corpus.as_ref(), &text, &req));
-    let response = match job.await {
-        Ok(r) => r.map_err(map_error)?,
-        Err(e) => return Err(ApiError::Internal(format!("search task failed: {e}"))),
+    let response = if corpus.remote() {
+        // Embed under the permit, then give it back before the database round trip, so the
+        // CPU serves the next query's embedding meanwhile.
+        let embed = tokio::task::spawn_blocking(move || crate::search::embed_query(&model, &text, &req).map(|q| (q, req)));
+        let (queries, req) = join(embed.await)?;
+        drop(compute);
+        let results = join(tokio::task::spawn_blocking(move || corpus.search(&queries, &req)).await)?;
+        SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 }
+    } else {
+        let response = join(tokio::task::spawn_blocking(move || crate::search::run(&model, corpus.as_ref(), &text, &req)).await)?;
+        drop(compute);
+        response
     };
     state.metrics.record_search(started.elapsed());
     Ok(response)
+}
+
+/// A blocking search task's result, its panic or cancellation as an internal error.
+fn join<T>(r: Result<Result<T, SearchError>, tokio::task::JoinError>) -> Result<T, ApiError> {
+    match r {
+        Ok(r) => r.map_err(map_error),
+        Err(e) => Err(ApiError::Internal(format!("search task failed: {e}"))),
+    }
 }
 
 fn map_error(e: SearchError) -> ApiError {
@@ -48,5 +65,11 @@ fn map_error(e: SearchError) -> ApiError {
         SearchError::Index(e @ crate::search::index::IndexError::SectionChecksum { .. }) => ApiError::SearchUnavailable(e.to_string()),
         SearchError::Index(e) => ApiError::Internal(format!("{e:#}")),
         SearchError::Embed(e) => ApiError::Internal(format!("{e:#}")),
+        // Down, restarting or slow: the caller retries. The message names no host or password.
+        SearchError::Database(e) if e.is_transient() => {
+            tracing::warn!(error = %e, "search database unavailable");
+            ApiError::SearchUnavailable("the search database is not answering".into())
+        }
+        SearchError::Database(e) => ApiError::Internal(format!("{e:#}")),
     }
 }
