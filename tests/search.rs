@@ -412,6 +412,11 @@ fn damage_in_a_big_section_found_after_start_takes_search_out_of_service() {
     assert!(v["error"].as_str().unwrap().contains("vectors.f16"), "{v}");
     let (s, _) = http_request(&server.addr, "POST", "/embed", Some(r#"{"inputs": "still embedding"}"#));
     assert_eq!(s, 200);
+    let (s, body) = http_request(&server.addr, "GET", "/health", None);
+    assert_eq!(s, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "degraded", "{v}");
+    assert!(v["search"]["error"].as_str().unwrap().contains("vectors.f16"), "{v}");
 }
 
 /// Does `metadata` pass `filter` (the index's semantics, written out plainly)?

@@ -486,6 +486,11 @@ impl Search for MappedIndex {
         }
     }
 
+    /// Answerable unless the check after start found a damaged section (then /health is degraded).
+    fn reachable(&self) -> Result<(), SearchError> {
+        self.damaged().map_or(Ok(()), |e| Err(e.into()))
+    }
+
     fn check_model(&self, model: &Embedder) -> Result<(), SearchError> {
         let h = model.header();
         let m = &self.header.model;
