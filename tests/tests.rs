@@ -6,6 +6,7 @@ mod common;
 mod cache;
 mod chunk;
 mod cli;
+mod contract;
 mod http;
 mod lambda;
 mod ops;
