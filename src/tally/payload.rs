@@ -40,15 +40,13 @@ impl PayloadError {
 }
 
 /// The envelope common to every event.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = TallyEvent)]
 pub struct Envelope {
     pub event_id: String,
     pub event_type: String,
     #[serde(default)]
     pub created_at: Option<String>,
-    /// For `FORM_RESPONSE`, a `TallyFormResponse`; other events are acknowledged unread.
     #[serde(default)]
     pub data: Value,
 }
