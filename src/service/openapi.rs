@@ -37,7 +37,8 @@ use super::{embed, ops, score, search, tally};
         ops::metrics,
         openapi_json,
     ),
-    components(schemas(ErrorBody, crate::tally::payload::FormResponse)),
+    // Schemas that hand-written schemas name by reference (the derive registers the rest).
+    components(schemas(ErrorBody, crate::tally::payload::FormResponse, super::resume_input::ResumeJson)),
     tags(
         (name = "embeddings", description = "TEI and OpenAI embedding APIs"),
         (name = "search", description = "Semantic search over the loaded corpus"),
@@ -151,6 +152,30 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                        out.push(r);
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 20, "{found:?}");
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
+            assert!(doc["components"]["schemas"].get(name).is_some(), "{r} is not in components");
         }
     }
 
