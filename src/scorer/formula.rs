@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::{round3, Kind, RequirementMatch, SkillsReport};
 
 /// The weights of the formula; every field is optional in a request.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Weights {
     /// Weight of R, the requirements part.
@@ -167,7 +167,7 @@ impl Weights {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Formula {
     pub expression: String,
     pub weights: Weights,
@@ -175,7 +175,7 @@ pub struct Formula {
 }
 
 /// R, S and T; `None` when the job gives the part nothing to measure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Parts {
     pub requirements: Option<f32>,
     pub skills: Option<f32>,

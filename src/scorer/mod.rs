@@ -19,6 +19,7 @@ pub mod text;
 use std::collections::HashMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub use formula::{Formula, Weights};
 pub use requirements::{Kind, Requirement};
@@ -78,7 +79,7 @@ pub fn check_text(what: &'static str, text: &str) -> Result<(), ScoreError> {
 }
 
 /// One requirement's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RequirementMatch {
     pub text: String,
     pub kind: Kind,
@@ -98,13 +99,13 @@ pub struct RequirementMatch {
     pub years_asked: Option<f32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SkillEvidence {
     pub skill: String,
     pub evidence: f32,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct SkillsReport {
     /// The job's skills the resume has.
     pub matched: Vec<String>,
@@ -114,7 +115,7 @@ pub struct SkillsReport {
     pub extra: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Report {
     /// 0–100.
     pub score: f32,

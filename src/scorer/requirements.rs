@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::text::{bullet_marker, clean, has_word, sentences};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Must,

@@ -23,6 +23,9 @@ use std::ops::Range;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::{EmbedOptions, Embedder};
 
@@ -38,6 +41,25 @@ pub const DEFAULT_TOP_K: usize = 5;
 pub enum FilterValue {
     AnyOf(Vec<serde_json::Value>),
     One(serde_json::Value),
+}
+
+/// What `validate` accepts: a scalar, or a non-empty list of scalars.
+impl PartialSchema for FilterValue {
+    fn schema() -> RefOr<Schema> {
+        let scalar = || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean, Type::Null]));
+        OneOfBuilder::new()
+            .item(scalar().description(Some("Matches documents whose metadata key equals this value.")))
+            .item(ArrayBuilder::new().items(scalar()).min_items(Some(1)).description(Some("Matches any of these values.")))
+            .into()
+    }
+}
+impl ToSchema for FilterValue {}
+
+fn filter_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .additional_properties(Some(FilterValue::schema()))
+        .description(Some("Every key must match the document's metadata exactly (a list: any of its values)."))
 }
 
 impl FilterValue {
@@ -97,14 +119,21 @@ impl SearchParams {
 }
 
 /// `POST /search` and `snapembed search`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct SearchRequest {
+    /// The query; a long one is chunked like a document (at most 50,000 characters by default).
+    #[schema(min_length = 1, max_length = 50_000)]
     pub query: String,
+    /// Hits to return (default 5).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub top_k: Option<usize>,
     #[serde(default)]
+    #[schema(schema_with = filter_schema)]
     pub filter: Option<Filter>,
+    /// Leave out hits scoring below this cosine.
     #[serde(default)]
+    #[schema(minimum = -1, maximum = 1)]
     pub min_score: Option<f32>,
 }
 
@@ -115,7 +144,7 @@ impl SearchRequest {
 }
 
 /// One document, with its best chunk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {
     pub id: String,
     /// Cosine similarity of the query and the best chunk.
@@ -123,18 +152,20 @@ pub struct SearchHit {
     /// The best chunk's text (shortened to about `SNIPPET_CHARS`).
     pub snippet: String,
     /// The best chunk's span in the document's text, in characters (Unicode scalar values).
+    #[schema(min_items = 2, max_items = 2)]
     pub span: [usize; 2],
+    /// The document's metadata as indexed.
     pub metadata: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponse {
     pub results: Vec<SearchHit>,
     pub took_ms: f64,
 }
 
 /// What `/health` and `/model-status` report about a loaded corpus.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CorpusInfo {
     pub documents: u64,
     pub chunks: u64,

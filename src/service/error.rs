@@ -52,10 +52,17 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: String,
-    error_type: &'a str,
+/// The body of every error: what to fix (4xx) or that the server failed (5xx), and a stable
+/// machine-readable kind.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: String,
+    /// `invalid_json`, `validation`, `payload_too_large`, `unsupported_media_type`,
+    /// `invalid_multipart`, `pdf_no_text`, `pdf_encrypted`, `pdf_unreadable`, `unauthorized`,
+    /// `invalid_payload`, `not_found`, `method_not_allowed`, `overloaded`, `unavailable`,
+    /// `no_corpus` or `internal`.
+    pub error_type: &'static str,
 }
 
 impl ApiError {

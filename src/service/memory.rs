@@ -31,7 +31,7 @@ use crate::Embedder;
 /// Cleanups kept for `/memory-status`.
 const KEPT_TRANSITIONS: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Normal,
@@ -58,7 +58,7 @@ impl std::fmt::Display for Level {
 }
 
 /// Fractions of the budget at which each level starts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Thresholds {
     pub standard: f64,
     pub aggressive: f64,
@@ -186,7 +186,7 @@ impl Reclaim for Embedder {
 }
 
 /// What one cleanup freed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Freed {
     pub cache_entries: usize,
     pub scratch_bytes: usize,
@@ -196,7 +196,7 @@ pub struct Freed {
 }
 
 /// One change of level.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transition {
     pub at: String,
     pub from: Level,
@@ -217,7 +217,7 @@ pub struct Budget {
 }
 
 /// What `/memory-status` and `snapembed memory` report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemoryStatus {
     pub level: Level,
     pub limit_bytes: u64,

@@ -3,7 +3,7 @@
 //! (the resume scorer), `tally` (the Tally form webhook) and `ops` (health and status); bodies
 //! in `types`; the error shape in `error`; the resume scorer's request bodies in
 //! `resume_input`; `oversize` answers bodies over the limit before reading them; `request_id`
-//! tags each request. Around it: `config` (flags and limits), `memory` (the memory guard),
+//! tags each request; `openapi` documents every route. Around it: `config` (flags and limits), `memory` (the memory guard),
 //! `metrics` (Prometheus), `server` (HTTP on a port) and `lambda` (the Lambda runtime adapter).
 
 pub mod config;
@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod memory;
 pub mod metrics;
 mod ops;
+pub mod openapi;
 pub mod resume_input;
 mod score;
 pub mod search;
@@ -29,7 +30,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -136,21 +137,30 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Every route, as a table so that `openapi`'s test can ask the router about each path.
+pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/embed", post(embed::embed)),
+        ("/v1/embeddings", post(embed::openai)),
+        ("/similarity", post(embed::similarity)),
+        ("/search", post(search::search)),
+        ("/score", post(score::score)),
+        ("/rank", post(score::rank)),
+        ("/webhook/tally", post(tally::webhook)),
+        ("/health", get(ops::health)),
+        ("/model-status", get(ops::model_status)),
+        ("/memory-status", get(ops::memory_status)),
+        ("/info", get(ops::info)),
+        ("/", get(ops::root)),
+        ("/metrics", get(ops::metrics)),
+        ("/openapi.json", get(openapi::openapi_json)),
+    ]
+}
+
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/embed", post(embed::embed))
-        .route("/v1/embeddings", post(embed::openai))
-        .route("/similarity", post(embed::similarity))
-        .route("/search", post(search::search))
-        .route("/score", post(score::score))
-        .route("/rank", post(score::rank))
-        .route("/webhook/tally", post(tally::webhook))
-        .route("/health", get(ops::health))
-        .route("/model-status", get(ops::model_status))
-        .route("/memory-status", get(ops::memory_status))
-        .route("/info", get(ops::info))
-        .route("/", get(ops::info))
-        .route("/metrics", get(ops::metrics))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| router.route(path, method))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))

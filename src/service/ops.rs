@@ -6,11 +6,14 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::engine::kernels::Isa;
-use crate::service::memory::{process_rss, Level};
+use crate::search::CorpusInfo;
+use crate::service::memory::{process_rss, Level, MemoryStatus};
 use crate::service::metrics;
 
 fn timestamp() -> String {
@@ -21,6 +24,30 @@ fn mapped_bytes(state: &AppState) -> u64 {
     state.model.as_ref().map_or(0, |m| m.snapshot().len() as u64)
 }
 
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `healthy`, `degraded` (memory emergency: new work gets 503; or search unreachable or
+    /// damaged while /embed works) or `unhealthy` (no model).
+    pub status: &'static str,
+    pub model_loaded: bool,
+    /// Why the model failed to load.
+    pub model_error: Option<String>,
+    pub corpus: Option<CorpusInfo>,
+    pub memory_level: Level,
+    /// Which backend serves /search (`mapped`, `postgres`, or null without a corpus) and whether
+    /// it answers now: `{"backend", "reachable", "error"?}`.
+    #[schema(value_type = Object)]
+    pub search: Value,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+}
+
+/// Liveness for load balancers: 200 while the model is loaded (`degraded` under memory emergency).
+#[utoipa::path(get, path = "/health", tag = "operations", responses(
+    (status = 200, description = "Healthy, or degraded (memory emergency, or search unavailable).", body = Health),
+    (status = 503, description = "The model failed to load.", body = Health),
+))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     // The memory gate checked just before this handler.
     let level = state.memory.level();
@@ -33,18 +60,23 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         (Ok(_), _) if !search_ok => ("degraded", StatusCode::OK),
         (Ok(_), _) => ("healthy", StatusCode::OK),
     };
-    let body = json!({
-        "status": status,
-        "model_loaded": state.model.is_ok(),
-        "model_error": state.model.as_ref().err(),
-        "corpus": corpus(&state),
-        "memory_level": level,
-        "search": search,
-        "timestamp": timestamp(),
-    });
+    let body = Health {
+        status,
+        model_loaded: state.model.is_ok(),
+        model_error: state.model.as_ref().err().cloned(),
+        corpus: state.corpus.as_ref().map(|c| c.info()),
+        memory_level: level,
+        search,
+        timestamp: timestamp(),
+    };
     (code, Json(body))
 }
 
+/// The loaded snapshot, kernels, load times, corpus and cache (`{"loaded": false, "error"}`
+/// when the model failed to load).
+#[utoipa::path(get, path = "/model-status", tag = "operations", responses(
+    (status = 200, description = "What is loaded and how it runs.", body = Object),
+))]
 pub async fn model_status(State(state): State<AppState>) -> Json<Value> {
     let m = match &state.model {
         Err(e) => return Json(json!({"loaded": false, "error": e, "corpus": corpus(&state), "search": search_status(&state).await})),
@@ -113,10 +145,18 @@ fn activations(isa: Isa, group: u32) -> String {
     }
 }
 
+/// The memory guard: budget, usage, level and the last cleanups.
+#[utoipa::path(get, path = "/memory-status", tag = "operations", responses(
+    (status = 200, description = "The memory guard's report.", body = MemoryStatus),
+))]
 pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
     Json(json!(state.memory.status(mapped_bytes(&state), state.reclaim())))
 }
 
+/// The service, its model and its limits. Also served at `/`.
+#[utoipa::path(get, path = "/info", tag = "operations", responses(
+    (status = 200, description = "Name, version, model and limits.", body = Object),
+))]
 pub async fn info(State(state): State<AppState>) -> Json<Value> {
     let l = &state.limits;
     Json(json!({
@@ -132,11 +172,22 @@ pub async fn info(State(state): State<AppState>) -> Json<Value> {
             "max_inflight": l.max_inflight,
             "concurrent_jobs": state.compute_permits,
         },
-        "endpoints": ["POST /embed", "POST /v1/embeddings", "POST /similarity", "POST /search", "GET /health", "GET /model-status",
-                      "GET /memory-status", "GET /info", "GET /metrics"],
+        "endpoints": super::openapi::endpoints(),
     }))
 }
 
+/// `/info` at the root, for a browser or `curl` pointed at the bare URL.
+#[utoipa::path(get, path = "/", tag = "operations", responses(
+    (status = 200, description = "Name, version, model and limits.", body = Object),
+))]
+pub async fn root(state: State<AppState>) -> Json<Value> {
+    info(state).await
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain"),
+))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut gauges = vec![
         ("snapembed_process_resident_memory_bytes", "Resident set size.", process_rss() as f64),

@@ -29,17 +29,56 @@ pub struct ResumeInput {
 }
 
 /// The JSON form; `#[serde(flatten)]` it into a request that has more fields.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ResumeJson {
+    /// The resume's text.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 50_000)]
     pub resume: Option<String>,
     /// A PDF, standard base64.
     #[serde(default)]
     pub resume_pdf_base64: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 50_000)]
     pub job_description: Option<String>,
     #[serde(default)]
     pub weights: Option<Weights>,
+}
+
+/// The JSON body's schema: [`ResumeJson`] with `job_description` and exactly one of `resume`
+/// and `resume_pdf_base64` (what `from_json` and `parse` require).
+pub struct ResumeJsonSchema;
+
+impl utoipa::PartialSchema for ResumeJsonSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder};
+        use utoipa::ToSchema;
+        let requires = |field: &str| ObjectBuilder::new().required(field);
+        AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(ResumeJson::name()))
+            .item(requires("job_description"))
+            .item(OneOfBuilder::new().item(requires("resume")).item(requires("resume_pdf_base64")))
+            .into()
+    }
+}
+impl utoipa::ToSchema for ResumeJsonSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ScoreRequest".into()
+    }
+}
+
+/// The multipart body's schema (read part by part in `read_multipart`, never as this type).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct ResumeForm {
+    /// The resume: a PDF (`application/pdf`, or any part starting `%PDF-`) or UTF-8 text.
+    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    resume: Vec<u8>,
+    #[schema(min_length = 1, max_length = 50_000)]
+    job_description: String,
+    /// The weights as JSON text, e.g. `{"requirements": 0.6}`.
+    #[schema(max_length = 1024)]
+    weights: Option<String>,
 }
 
 /// `{"requirements": …, "skills": …, "similarity": …}` is far below this.

@@ -7,34 +7,40 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::embed::run_compute;
-use super::error::{ApiError, ApiJson};
-use super::resume_input::ResumeInput;
+use super::error::{ApiError, ApiJson, ErrorBody};
+use super::resume_input::{ResumeForm, ResumeInput, ResumeJsonSchema};
 use super::AppState;
 use crate::scorer::{Job, Report, ScoreError, ScoreOptions, Weights};
 
 /// `POST /rank`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RankRequest {
+    #[schema(min_length = 1, max_length = 50_000)]
     pub job_description: String,
+    /// At most `--max-resumes` (100 by default).
+    #[schema(min_items = 1, max_items = 100)]
     pub resumes: Vec<RankResume>,
     #[serde(default)]
     pub weights: Option<Weights>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RankResume {
     pub id: String,
+    #[schema(min_length = 1, max_length = 50_000)]
     pub text: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RankResponse {
+    /// Best first.
     pub results: Vec<Ranked>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Ranked {
     pub id: String,
     #[serde(flatten)]
@@ -42,6 +48,21 @@ pub struct Ranked {
 }
 
 /// `POST /score`: the body is read (a PDF's text extracted) by [`ResumeInput`].
+#[utoipa::path(post, path = "/score", tag = "scorer",
+    request_body(description = "A resume (text or PDF) and a job description, as JSON or as a form.", content(
+        (ResumeJsonSchema = "application/json"),
+        (ResumeForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "The score and its reasons.", body = Report),
+        (status = 400, description = "Malformed JSON (`invalid_json`) or multipart body (`invalid_multipart`).", body = ErrorBody),
+        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "Not `application/json` or `multipart/form-data` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Well-formed but breaks a rule: a missing field, a wrong type, an empty text, a PDF without text (`validation`, `pdf_*`).", body = ErrorBody),
+        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
+        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        (status = 503, description = "Memory pressure or PDF readers busy (`overloaded`, Retry-After), or no model loaded (`unavailable`).", body = ErrorBody),
+))]
 pub async fn score(State(state): State<AppState>, input: ResumeInput) -> Result<Json<Report>, ApiError> {
     score_texts(&state, input.resume, input.job_description, input.weights).await.map(Json)
 }
@@ -64,6 +85,17 @@ async fn score_texts(state: &AppState, resume: String, job: String, weights: Opt
     Ok(report)
 }
 
+/// Several resumes against one job description, best first.
+#[utoipa::path(post, path = "/rank", tag = "scorer", request_body = RankRequest, responses(
+        (status = 200, description = "Each resume's score and reasons, best first.", body = RankResponse),
+        (status = 400, description = "Malformed JSON (`invalid_json`).", body = ErrorBody),
+        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
+        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
+        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        (status = 503, description = "Memory pressure (`overloaded`, Retry-After) or no model loaded (`unavailable`).", body = ErrorBody),
+))]
 pub async fn rank(State(state): State<AppState>, ApiJson(req): ApiJson<RankRequest>) -> Result<Json<RankResponse>, ApiError> {
     let most = state.scoring.max_resumes;
     if req.resumes.len() > most {

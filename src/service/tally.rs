@@ -14,12 +14,71 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::search::search_text;
 use super::AppState;
 use crate::search::SearchParams;
 use crate::tally::{Outcome, Reply, WebhookError};
 
+/// The request body: a form response, which is read and searched, or any other event, which is
+/// acknowledged unread. Written out as `anyOf` so that generated deliveries reach the parser.
+struct TallyDelivery;
+
+impl utoipa::PartialSchema for TallyDelivery {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        use utoipa::ToSchema;
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let event_id = || text().min_length(Some(1));
+        let has = |field: &str| ObjectBuilder::new().property(field, text()).required(field);
+        // The parser needs `submissionId` or `responseId` (a string) to key idempotency.
+        let data = AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(crate::tally::payload::FormResponse::name()))
+            .item(AnyOfBuilder::new().item(has("submissionId")).item(has("responseId")));
+        let form_response = ObjectBuilder::new()
+            .property("eventId", event_id())
+            .property("eventType", text().enum_values(Some([crate::tally::payload::FORM_RESPONSE])))
+            .property("createdAt", text())
+            .property("data", data)
+            .required("eventId")
+            .required("eventType")
+            .required("data")
+            .description(Some("A form submission: its text-like answers are searched."));
+        let other = ObjectBuilder::new()
+            .property("eventId", event_id())
+            .property("eventType", text())
+            .property("createdAt", text())
+            .property("data", utoipa::openapi::schema::Object::new())
+            .required("eventId")
+            .required("eventType")
+            .description(Some("Any other event: acknowledged with `ignored: true`."));
+        AnyOfBuilder::new().item(form_response).item(other).into()
+    }
+}
+impl utoipa::ToSchema for TallyDelivery {}
+
+/// What a 200 carries.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the handler answers with the bytes `Webhook` made
+#[serde(untagged)]
+enum TallyReply<'a> {
+    Processed(crate::tally::Response<'a>),
+    Ignored(crate::tally::Ignored),
+}
+
+/// Tally's form webhook: the answers searched, the matches returned (and forwarded).
+#[utoipa::path(post, path = "/webhook/tally", tag = "tally",
+    request_body(content = TallyDelivery, description = "A Tally event; with a signing secret set, `Tally-Signature` must be the base64 HMAC-SHA256 of the body."),
+    params(("Tally-Signature" = Option<String>, Header, description = "base64 HMAC-SHA256 of the raw body with the signing secret")),
+    responses(
+        (status = 200, description = "A form response searched (`TallyResult`; a replay carries `Idempotent-Replayed: true`), or another event acknowledged (`Ignored`).",
+            body = inline(TallyReply)),
+        (status = 400, description = "Not a Tally webhook payload (`invalid_payload`).", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature (`unauthorized`).", body = ErrorBody),
+        (status = 413, description = "Body over the limit (`payload_too_large`).", body = ErrorBody),
+        (status = 502, description = "Searched, but forwarding failed: Tally redelivers.", body = crate::tally::Response),
+        (status = 503, description = "Memory pressure (`overloaded`); see Retry-After.", body = ErrorBody),
+))]
 pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
     let body = match body {

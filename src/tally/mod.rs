@@ -97,7 +97,7 @@ pub enum Reply {
     Processed { body: Arc<[u8]>, outcome: Outcome },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ignored {
     pub ignored: bool,
     pub event_id: String,
@@ -116,7 +116,7 @@ pub enum Outcome {
 }
 
 /// What is forwarded: the submission, its answers and what the search found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enriched {
     pub event_id: String,
     pub event_type: String,
@@ -131,15 +131,20 @@ pub struct Enriched {
     /// The query was cut to `max_query_chars`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub query_truncated: bool,
+    /// `{label: value}` in form order.
+    #[schema(value_type = Object)]
     pub answers: Answers,
+    /// Search hits.
+    #[schema(value_type = Vec<crate::search::SearchHit>)]
     pub matches: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_error: Option<String>,
 }
 
 /// What Tally gets back.
-#[derive(Debug, Serialize)]
-struct Response<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TallyResult)]
+pub struct Response<'a> {
     #[serde(flatten)]
     enriched: &'a Enriched,
     forwarded: bool,

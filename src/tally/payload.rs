@@ -52,8 +52,9 @@ pub struct Envelope {
 }
 
 /// `data` of a `FORM_RESPONSE` event.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = TallyFormResponse)]
 pub struct FormResponse {
     #[serde(default)]
     pub response_id: Option<String>,
@@ -72,12 +73,15 @@ pub struct FormResponse {
 
 /// One answer. `key` is stable across label edits (`question_3EKz4n`; a checkbox option's own
 /// boolean field appends the option id); `label` is the question as the respondent saw it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = TallyField)]
 pub struct Field {
     pub key: String,
     #[serde(default)]
     pub label: Option<String>,
+    /// `INPUT_TEXT`, `TEXTAREA`, `MULTIPLE_CHOICE`, … (an unknown type is kept).
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: FieldType,
     /// Absent and `null` both mean "not answered".
     #[serde(default)]
@@ -104,7 +108,8 @@ impl Field {
 }
 
 /// An option, a matrix row or a matrix column.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = TallyChoice)]
 pub struct Choice {
     pub id: String,
     #[serde(default)]
