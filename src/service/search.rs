@@ -20,7 +20,7 @@ use crate::search::{SearchError, SearchParams, SearchRequest, SearchResponse};
         (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
         (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
         (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
-        (status = 503, description = "Memory pressure (`overloaded`, Retry-After) no model loaded (`unavailable`) or no corpus loaded (`no_corpus`).", body = ErrorBody),
+        (status = 503, description = "Memory pressure (`overloaded`, Retry-After), no model loaded (`unavailable`), no corpus loaded (`no_corpus`), or search unavailable (`search_unavailable`, Retry-After: the database is down, or the index was found damaged after start).", body = ErrorBody),
 ))]
 pub async fn search(State(state): State<AppState>, ApiJson(req): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
     let (query, params) = req.into_parts();
