@@ -87,7 +87,9 @@ impl Snapshot {
         // SAFETY: the mapping is read-only and snapshot files are immutable build artifacts;
         // a file truncated by another process while mapped would fault, which is the documented
         // limit of memory-mapping (the same contract as every mmap-based model loader).
-        let map = unsafe { Mmap::map(&file) }.map_err(open_err)?;
+        // Populated at once: the checksum and the first embedding touch every page anyway, and
+        // one MAP_POPULATE is cheaper than thousands of page faults.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(open_err)?;
         Self::validate(Bytes::Mapped(map), path.display().to_string())
     }
 
