@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::Json;
 use base64::Engine;
 
-use super::error::{ApiError, ApiJson, ErrorBody};
+use super::error::{ApiError, ApiJson, ErrorBody, JsonBodyErrors};
 use super::types::*;
 use super::AppState;
 use crate::service::memory::Level;
@@ -22,12 +22,7 @@ const SMALL_CHUNK_TOKENS: usize = 256;
 /// TEI's embed: one vector per input, in order.
 #[utoipa::path(post, path = "/embed", tag = "embeddings", request_body = EmbedRequest, responses(
         (status = 200, description = "One vector per input.", body = Vec<Vec<f32>>),
-        (status = 400, description = "Malformed JSON (`invalid_json`).", body = ErrorBody),
-        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "Not `application/json` (`unsupported_media_type`).", body = ErrorBody),
-        (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
-        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
-        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        JsonBodyErrors,
         (status = 503, description = "Memory pressure (`overloaded`, Retry-After) or no model loaded (`unavailable`).", body = ErrorBody),
 ))]
 pub async fn embed(State(state): State<AppState>, ApiJson(req): ApiJson<EmbedRequest>) -> Result<Json<Vec<Vec<f32>>>, ApiError> {
@@ -39,12 +34,7 @@ pub async fn embed(State(state): State<AppState>, ApiJson(req): ApiJson<EmbedReq
 /// OpenAI's embeddings API, as its clients call it.
 #[utoipa::path(post, path = "/v1/embeddings", tag = "embeddings", request_body = OpenAiRequest, responses(
         (status = 200, description = "One embedding per input, floats or base64.", body = OpenAiResponse),
-        (status = 400, description = "Malformed JSON (`invalid_json`).", body = ErrorBody),
-        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "Not `application/json` (`unsupported_media_type`).", body = ErrorBody),
-        (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
-        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
-        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        JsonBodyErrors,
         (status = 503, description = "Memory pressure (`overloaded`, Retry-After) or no model loaded (`unavailable`).", body = ErrorBody),
 ))]
 pub async fn openai(State(state): State<AppState>, ApiJson(req): ApiJson<OpenAiRequest>) -> Result<Json<OpenAiResponse>, ApiError> {
@@ -91,12 +81,7 @@ pub async fn openai(State(state): State<AppState>, ApiJson(req): ApiJson<OpenAiR
 /// TEI's similarity: the cosine of `source_sentence` with each of `sentences`.
 #[utoipa::path(post, path = "/similarity", tag = "embeddings", request_body = SimilarityRequest, responses(
         (status = 200, description = "One cosine per sentence, in order.", body = Vec<f32>),
-        (status = 400, description = "Malformed JSON (`invalid_json`).", body = ErrorBody),
-        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "Not `application/json` (`unsupported_media_type`).", body = ErrorBody),
-        (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
-        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
-        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        JsonBodyErrors,
         (status = 503, description = "Memory pressure (`overloaded`, Retry-After) or no model loaded (`unavailable`).", body = ErrorBody),
 ))]
 pub async fn similarity(State(state): State<AppState>, ApiJson(req): ApiJson<SimilarityRequest>) -> Result<Json<Vec<f32>>, ApiError> {

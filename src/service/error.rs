@@ -65,6 +65,26 @@ pub struct ErrorBody {
     pub error_type: &'static str,
 }
 
+/// The errors every route with a JSON body can answer with, for the OpenAPI document
+/// (`responses(…, JsonBodyErrors)`); each route adds its own 200 and 503.
+/// Documentation only: never built, [`ApiError`] makes the responses.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum JsonBodyErrors {
+    #[response(status = 400, description = "Malformed JSON (`invalid_json`).")]
+    BadJson(ErrorBody),
+    #[response(status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not `application/json` (`unsupported_media_type`).")]
+    WrongType(ErrorBody),
+    #[response(status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).")]
+    Invalid(ErrorBody),
+    #[response(status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.")]
+    Overloaded(ErrorBody),
+    #[response(status = 500, description = "A fault of the server (`internal`), logged in full.")]
+    Internal(ErrorBody),
+}
+
 impl ApiError {
     fn status_and_type(&self) -> (StatusCode, &'static str) {
         match self {

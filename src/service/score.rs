@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::embed::run_compute;
-use super::error::{ApiError, ApiJson, ErrorBody};
+use super::error::{ApiError, ApiJson, ErrorBody, JsonBodyErrors};
 use super::resume_input::{ResumeForm, ResumeInput, ResumeJsonSchema};
 use super::AppState;
 use crate::scorer::{Job, Report, ScoreError, ScoreOptions, Weights};
@@ -88,12 +88,7 @@ async fn score_texts(state: &AppState, resume: String, job: String, weights: Opt
 /// Several resumes against one job description, best first.
 #[utoipa::path(post, path = "/rank", tag = "scorer", request_body = RankRequest, responses(
         (status = 200, description = "Each resume's score and reasons, best first.", body = RankResponse),
-        (status = 400, description = "Malformed JSON (`invalid_json`).", body = ErrorBody),
-        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "Not `application/json` (`unsupported_media_type`).", body = ErrorBody),
-        (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
-        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
-        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        JsonBodyErrors,
         (status = 503, description = "Memory pressure (`overloaded`, Retry-After) or no model loaded (`unavailable`).", body = ErrorBody),
 ))]
 pub async fn rank(State(state): State<AppState>, ApiJson(req): ApiJson<RankRequest>) -> Result<Json<RankResponse>, ApiError> {

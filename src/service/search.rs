@@ -7,19 +7,14 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::Json;
 
-use super::error::{ApiError, ApiJson, ErrorBody};
+use super::error::{ApiError, ApiJson, ErrorBody, JsonBodyErrors};
 use super::AppState;
 use crate::search::{SearchError, SearchParams, SearchRequest, SearchResponse};
 
 /// Semantic search over the loaded corpus.
 #[utoipa::path(post, path = "/search", tag = "search", request_body = SearchRequest, responses(
         (status = 200, description = "The best documents, best first.", body = SearchResponse),
-        (status = 400, description = "Malformed JSON (`invalid_json`).", body = ErrorBody),
-        (status = 413, description = "Body, texts or inputs over the limits (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "Not `application/json` (`unsupported_media_type`).", body = ErrorBody),
-        (status = 422, description = "Well-formed JSON that breaks a rule: a missing field, a wrong type, an empty text (`validation`).", body = ErrorBody),
-        (status = 429, description = "Too many requests in flight (`overloaded`); see Retry-After.", body = ErrorBody),
-        (status = 500, description = "A fault of the server (`internal`), logged in full.", body = ErrorBody),
+        JsonBodyErrors,
         (status = 503, description = "Memory pressure (`overloaded`, Retry-After), no model loaded (`unavailable`), no corpus loaded (`no_corpus`), or search unavailable (`search_unavailable`, Retry-After: the database is down, or the index was found damaged after start).", body = ErrorBody),
 ))]
 pub async fn search(State(state): State<AppState>, ApiJson(req): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
