@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{header, Request};
-use snapembed::engine::snapshot as snap;
 use snapembed::scorer::pdf::{extract_text, PdfLimits};
 use snapembed::search::format as idx;
 use snapembed::search::{MappedIndex, Search, SearchParams};
@@ -36,70 +35,10 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn align_up(n: usize) -> usize {
-    n.div_ceil(64) * 64
-}
-
-fn assemble(magic: &[u8; 8], header: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut out = magic.to_vec();
-    let version = if *magic == snap::MAGIC { snap::FORMAT_VERSION } else { idx::FORMAT_VERSION };
-    for w in [version, header.len() as u32, crc32fast::hash(header), 0] {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-    out.extend_from_slice(header);
-    out.resize(align_up(out.len()), 0);
-    out.extend_from_slice(data);
-    out
-}
-
-fn split(file: &[u8]) -> Option<(&[u8], &[u8])> {
-    let header_len = u32::from_le_bytes(file.get(12..16)?.try_into().ok()?) as usize;
-    let header = file.get(24..24 + header_len)?;
-    Some((header, file.get(align_up(24 + header_len).min(file.len())..)?))
-}
-
-/// fuzz/src/lib.rs `snapshot_file`.
-fn snapshot_file(input: &[u8]) -> Option<Vec<u8>> {
-    let (&mode, rest) = input.split_first()?;
-    let real = std::fs::read(snapshot_path()).unwrap();
-    let data = split(&real).unwrap().1;
-    let config = bincode::config::standard();
-    match mode % 3 {
-        0 => Some(rest.to_vec()),
-        1 => Some(assemble(&snap::MAGIC, rest, data)),
-        _ => {
-            let Ok((mut header, _)) = bincode::serde::decode_from_slice::<snap::Header, _>(rest, config.with_limit::<{ 1 << 20 }>()) else {
-                return Some(assemble(&snap::MAGIC, rest, data));
-            };
-            header.data_len = data.len() as u64;
-            header.data_crc32 = crc32fast::hash(data);
-            Some(assemble(&snap::MAGIC, &bincode::serde::encode_to_vec(&header, config).unwrap(), data))
-        }
-    }
-}
-
-/// fuzz/src/lib.rs `index_file`.
-fn index_file(input: &[u8]) -> Option<Vec<u8>> {
-    let (&mode, rest) = input.split_first()?;
-    if mode % 2 == 0 {
-        return Some(rest.to_vec());
-    }
-    let (header, data) = split(rest)?;
-    let config = bincode::config::standard();
-    let Ok((mut header, _)) = bincode::serde::decode_from_slice::<idx::IndexHeader, _>(header, config.with_limit::<{ 1 << 20 }>()) else {
-        return Some(assemble(&idx::MAGIC, header, data));
-    };
-    header.data_len = data.len() as u64;
-    header.data_crc32 = crc32fast::hash(data);
-    // Format 2 checks each section's own CRC too.
-    for s in &mut header.sections {
-        let range = usize::try_from(s.offset).ok().zip(usize::try_from(s.offset.saturating_add(s.nbytes)).ok());
-        if let Some(bytes) = range.and_then(|(a, b)| data.get(a..b)) {
-            s.crc32 = crc32fast::hash(bytes);
-        }
-    }
-    Some(assemble(&idx::MAGIC, &bincode::serde::encode_to_vec(&header, config).unwrap(), data))
-}
+// The inputs become files exactly as the fuzz targets make them: the same functions.
+#[path = "../fuzz/src/files.rs"]
+mod files;
+use files::{assemble, index_file};
 
 fn written(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -110,8 +49,10 @@ fn written(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn snapshot_findings_are_clean_errors() {
+    let real = std::fs::read(snapshot_path()).unwrap();
+    let data = files::split(&real).unwrap().1;
     for (name, input) in inputs("snapshot") {
-        let Some(file) = snapshot_file(&input) else { continue };
+        let Some(file) = files::snapshot_file(&input, data) else { continue };
         let (_dir, path) = written(&file);
         match Embedder::from_snapshot(&path) {
             Err(e) => assert!(!e.to_string().is_empty(), "{name}"),
