@@ -269,14 +269,22 @@ fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
 /// Present, not blank, within the character limit.
 fn checked_text(name: &str, text: Option<String>, limits: &ResumeLimits) -> Result<String, ApiError> {
     let text = text.ok_or_else(|| ApiError::Validation(format!("{name} is required")))?;
+    check_text(name, &text, limits.max_text_chars)?;
+    Ok(text)
+}
+
+/// A text over `max_chars` characters is a 413 naming the limit; an empty one a 422. Shared by
+/// `/score` (here) and `/rank`'s JSON texts.
+pub(super) fn check_text(name: &str, text: &str, max_chars: usize) -> Result<(), ApiError> {
+    // Bytes bound characters from above: count them only when the bytes pass the limit.
+    if text.len() > max_chars {
+        let chars = text.chars().count();
+        if chars > max_chars {
+            return Err(ApiError::TooLarge(format!("{name} has {chars} characters, at most {max_chars} allowed")));
+        }
+    }
     if text.trim().is_empty() {
         return Err(ApiError::Validation(format!("{name} is empty")));
     }
-    if text.len() > limits.max_text_chars {
-        let chars = text.chars().count();
-        if chars > limits.max_text_chars {
-            return Err(ApiError::TooLarge(format!("{name} has {chars} characters, at most {} allowed", limits.max_text_chars)));
-        }
-    }
-    Ok(text)
+    Ok(())
 }

@@ -67,10 +67,8 @@ pub async fn score(State(state): State<AppState>, input: ResumeInput) -> Result<
     score_texts(&state, input.resume, input.job_description, input.weights).await.map(Json)
 }
 
-/// Scores a resume already read as text.
+/// Scores a resume already read as text; [`ResumeInput`] checked both texts' sizes.
 async fn score_texts(state: &AppState, resume: String, job: String, weights: Option<Weights>) -> Result<Report, ApiError> {
-    check_size(state, "resume", &resume)?;
-    check_size(state, "job_description", &job)?;
     let weights = weights_for(state, weights)?;
     let options = ScoreOptions { batch: state.scoring.score_batch, ..ScoreOptions::default() };
     let (report, texts, tokens) = run_compute(state, move |model, embed| {
@@ -129,19 +127,8 @@ pub async fn rank(State(state): State<AppState>, ApiJson(req): ApiJson<RankReque
     Ok(Json(RankResponse { results }))
 }
 
-/// A text over the character limit is a 413 naming the limit; an empty one a 422.
 fn check_size(state: &AppState, what: &str, text: &str) -> Result<(), ApiError> {
-    let most = state.limits.max_text_chars;
-    if text.len() > most {
-        let chars = text.chars().count();
-        if chars > most {
-            return Err(ApiError::TooLarge(format!("{what} has {chars} characters, at most {most} allowed")));
-        }
-    }
-    if text.trim().is_empty() {
-        return Err(ApiError::Validation(format!("{what} is empty")));
-    }
-    Ok(())
+    super::resume_input::check_text(what, text, state.limits.max_text_chars)
 }
 
 fn weights_for(state: &AppState, asked: Option<Weights>) -> Result<Weights, ApiError> {
