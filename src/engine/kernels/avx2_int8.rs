@@ -5,11 +5,12 @@
 //! `reference::quantize_rows`), so this kernel gives the VNNI spec's bits, `linear_rows_q8`.
 //! Both operands are widened to int16 and multiplied with `vpmaddwd` (pairs of k → int32):
 //! exact at 8 bits. The alternative, `vpmaddubsw` on u8 × s8 pairs, saturates int16 unless the
-//! activations have 7 bits; the issue measured it ~2.0× the f32 FMA rate against ~1.75× for
-//! `vpmaddwd`, but it halves the activation resolution. Measured on the goldens (2026-11-30),
-//! cosine to sentence-transformers, mean / min: 8 bits 0.99962 / 0.99920 (mixed) and
-//! 0.99953 / 0.99828 (test20); symmetric 7 bits 0.99928 / 0.99856 and 0.99901 / 0.99556, at
-//! the 0.999 mean floor. An asymmetric 7-bit scheme (zero point per group) was not tried.
+//! activations have 7 bits: that is `Isa::Avx2Int7` (`avxvnni::linear_rows_7bit`, quantized
+//! here with 63 levels), faster and the default on AVX2, at half the activation resolution.
+//! Measured on the goldens (2026-12-01, `tests/parity.rs`), cosine to sentence-transformers,
+//! mean / min: 8 bits 0.99962 / 0.99920 (mixed) and 0.99953 / 0.99828 (test20); symmetric 7
+//! bits 0.99928 / 0.99856 and 0.99901 / 0.99556. An asymmetric 7-bit scheme (zero point per
+//! group) was not tried.
 //!
 //! The panel holds 16 columns per k; `vpmaddwd` wants each 32-bit lane to hold k and k+1 of one
 //! column, so two k rows are interleaved (`punpck{l,h}bw`) and sign-extended once per step and
@@ -24,15 +25,18 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 /// the 16 ymm registers at 6.
 const TILE: usize = 6;
 
-/// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`), int8 with
-/// offsets for `vpdpbusd` and int16 for `vpmaddwd`.
+/// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`), in
+/// `-levels..=levels`: int8 with offsets for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also
+/// int16 for `vpmaddwd`.
 ///
 /// # Safety
 /// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group: usize, levels: f32, r0: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group);
-    qr.wide.resize(rows * k, 0);
+    if WIDE {
+        qr.wide.resize(rows * k, 0);
+    }
     let groups = k / group;
     let src = x[r0 * k..(r0 + rows) * k].as_ptr();
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
@@ -46,7 +50,7 @@ pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize,
             let m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
             let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
             let m1 = _mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1));
-            let (scale, inv) = super::reference::group_scale(_mm_cvtss_f32(m1));
+            let (scale, inv) = super::reference::group_scale(_mm_cvtss_f32(m1), levels);
             let inv = _mm256_set1_ps(inv);
             let mut sum = _mm256_setzero_si256();
             for v in (0..group).step_by(8) {
@@ -54,7 +58,9 @@ pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize,
                 let q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src.add(at + v)), inv));
                 sum = _mm256_add_epi32(sum, q);
                 let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-                _mm_storeu_si128(qr.wide.as_mut_ptr().add(at + v).cast(), q16);
+                if WIDE {
+                    _mm_storeu_si128(qr.wide.as_mut_ptr().add(at + v).cast(), q16);
+                }
                 _mm_storel_epi64(qr.q.as_mut_ptr().add(at + v).cast(), _mm_packs_epi16(q16, q16));
             }
             let s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));

@@ -12,6 +12,8 @@
 //!   times the multiply-adds of an FMA per instruction) or, without VNNI, `vpmaddwd`. Measured
 //!   on all-MiniLM-L6-v2: mean cosine 0.9996 / min 0.998 to sentence-transformers, where a single
 //!   scale per row (min 0.9877) or SmoothQuant-style rescaling (min 0.991–0.993) fell under 0.995.
+//!   Plain AVX2's default is 7-bit activations (`Isa::Avx2Int7`, `vpmaddubsw` in the `avxvnni`
+//!   design): mean 0.9990–0.9993, min 0.9956–0.9986, for ~1.25× the 8-bit kernel's speed.
 //!
 //! `reference` is the spec and the portable path; the best kernel the CPU has is chosen once at
 //! start-up (`Isa::detect`, or `--kernels`), and each is tested against the spec. The f32-
@@ -76,6 +78,10 @@ pub enum Isa {
     /// hides AVX-512 and VNNI; f32 weights take the `Avx2Fma` kernel.
     #[cfg(target_arch = "x86_64")]
     Avx2Int8,
+    /// AVX2 with 7-bit activations (`avxvnni`'s design with `vpmaddubsw` for `vpdpbusd`): the
+    /// fastest int8 arithmetic without VNNI, at a little of the 8-bit kernels' accuracy.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Int7,
     /// AVX-VNNI (`avxvnni`, 256-bit `vpdpbusd`) with int8 activations; f32 weights take the
     /// `Avx2Fma` kernel.
     #[cfg(target_arch = "x86_64")]
@@ -112,6 +118,9 @@ impl Isa {
             // the FMA rate (issue 12), so int8 activations on AVX2 rank above f32 ones, even
             // 512-bit ones (not measured on a CPU with AVX-512 but no VNNI).
             isas.push(Isa::Avx2Int8);
+            // Measured on Zen 3 (2026-12-01): `vpmaddubsw` + `vpmaddwd` on four k at once take
+            // fewer vector ops per multiply-add than `vpmaddwd` on two, so 7 bits run faster.
+            isas.push(Isa::Avx2Int7);
             if is_x86_feature_detected!("avxvnni") {
                 isas.push(Isa::AvxVnni);
             }
@@ -134,6 +143,8 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Int8 => "avx2-int8",
             #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Int7 => "avx2-int7",
+            #[cfg(target_arch = "x86_64")]
             Isa::AvxVnni => "avxvnni",
         }
     }
@@ -147,12 +158,26 @@ impl Isa {
     /// than f32 ones: faster, and a little less exact (see `vnni`).
     pub fn quantizes_activations(self) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if matches!(self, Isa::Avx512Vnni | Isa::AvxVnni | Isa::Avx2Int8) {
+        if matches!(self, Isa::Avx512Vnni | Isa::AvxVnni | Isa::Avx2Int8 | Isa::Avx2Int7) {
             return true;
         }
         false
     }
+
+    /// The largest magnitude a quantized activation takes: 127 (8 bits), or 63 (7 bits) where
+    /// `vpmaddubsw` would otherwise saturate (2 · 255 · 127 > `i16::MAX` ≥ 2 · 255 · 63).
+    pub fn activation_levels(self) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if self == Isa::Avx2Int7 {
+            return LEVELS_7;
+        }
+        LEVELS_8
+    }
 }
+
+/// Quantized activations span `-127..=127` (8 bits) or `-63..=63` (7 bits).
+const LEVELS_8: f32 = 127.0;
+const LEVELS_7: f32 = 63.0;
 
 /// Activations quantized to int8 per row and per group of k, for the int8-activation kernels.
 #[derive(Default)]
@@ -225,16 +250,25 @@ impl Linear<'_> {
                     _ => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
                 },
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Int8 | Isa::AvxVnni => match self.weights {
-                    // SAFETY: both variants are only constructed after detecting AVX2 and FMA,
+                Isa::Avx2Int8 | Isa::AvxVnni | Isa::Avx2Int7 => match self.weights {
+                    // SAFETY: all three are only constructed after detecting AVX2 and FMA,
                     // `AvxVnni` also AVX-VNNI; the group divides k (asserted) and is a multiple
                     // of 8 (the quantizer's vector), hence of 4 (`vpdpbusd`) and 2 (`vpmaddwd`).
                     Weights::I8 { group, .. } if group.is_multiple_of(8) => QUANTIZED.with_borrow_mut(|qr| unsafe {
-                        avx2_int8::quantize_rows(x, self.k, group, r0, rows, qr);
-                        if isa == Isa::AvxVnni {
-                            avxvnni::linear_rows(self, qr, r0, rows, epilogue, out);
-                        } else {
-                            avx2_int8::linear_rows(self, qr, r0, rows, epilogue, out);
+                        let levels = isa.activation_levels();
+                        match isa {
+                            Isa::AvxVnni => {
+                                avx2_int8::quantize_rows::<false>(x, self.k, group, levels, r0, rows, qr);
+                                avxvnni::linear_rows(self, qr, r0, rows, epilogue, out);
+                            }
+                            Isa::Avx2Int7 => {
+                                avx2_int8::quantize_rows::<false>(x, self.k, group, levels, r0, rows, qr);
+                                avxvnni::linear_rows_7bit(self, qr, r0, rows, epilogue, out);
+                            }
+                            _ => {
+                                avx2_int8::quantize_rows::<true>(x, self.k, group, levels, r0, rows, qr);
+                                avx2_int8::linear_rows(self, qr, r0, rows, epilogue, out);
+                            }
                         }
                     }),
                     // SAFETY: AVX2 and FMA are implied by both variants.
@@ -343,7 +377,7 @@ mod tests {
         lin.forward(isa, &x, m, Epilogue::None, &mut out);
         if isa.quantizes_activations() {
             // A different definition, checked against the f64 one in its own test.
-            assert_eq!(out, q8_spec(&lin, &x, m, Epilogue::None), "{isa:?} i8 m{m} k{k} n{n}");
+            assert_eq!(out, q8_spec(isa, &lin, &x, m, Epilogue::None), "{isa:?} i8 m{m} k{k} n{n}");
             return;
         }
         let want = naive(&x, &deq, &b, m, k, n);
@@ -410,12 +444,13 @@ mod tests {
         }
     }
 
-    /// The VNNI path's definition: rows quantized, then multiplied, by the spec (`reference`).
-    pub(super) fn q8_spec(lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
+    /// The int8-activation kernels' definition: rows quantized to `isa`'s levels, then
+    /// multiplied, by the spec (`reference`).
+    pub(super) fn q8_spec(isa: Isa, lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
-        reference::quantize_rows(x, lin.k, group, 0, m, &mut qr);
+        reference::quantize_rows(x, lin.k, group, isa.activation_levels(), 0, m, &mut qr);
         reference::linear_rows_q8(lin, &qr, 0, m, epi, &mut out);
         out
     }
@@ -433,7 +468,7 @@ mod tests {
         let (q, s, deq) = quantize(&w, k, n, 32);
         let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
         let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
-        let got = q8_spec(&lin, &x, m, Epilogue::None);
+        let got = q8_spec(Isa::Portable, &lin, &x, m, Epilogue::None);
         let want = naive(&x, &deq, &b, m, k, n);
         for i in 0..m {
             for j in 0..n {
@@ -466,12 +501,13 @@ mod tests {
             for (m, k, n) in shapes {
                 let mut x = noise(31 + m as u64, m * k, 2.0);
                 // An outlier channel, an all-zero group, and a group of rounding ties: its amax
-                // 127 makes the step exactly 1, so x.5 values round to even.
+                // (the kernel's levels, 127 or 63) makes the step exactly 1, so x.5 values
+                // round to even.
                 x[k / 2] = 60.0;
                 x[(m - 1) * k..(m - 1) * k + 32].fill(0.0);
                 if m > 2 {
                     x[2 * k..2 * k + 32].iter_mut().enumerate().for_each(|(t, v)| *v = t as f32 - 15.5);
-                    x[2 * k + 31] = 127.0;
+                    x[2 * k + 31] = isa.activation_levels();
                 }
                 let w = noise(32 + k as u64, k * n, 0.2);
                 let b = noise(33, n, 0.1);
@@ -482,11 +518,11 @@ mod tests {
                 for epi in [Epilogue::None, Epilogue::Residual(&res)] {
                     let mut out = vec![0f32; m * n];
                     lin.forward(isa, &x, m, epi, &mut out);
-                    assert_eq!(out, q8_spec(&lin, &x, m, epi), "{isa:?} m{m} k{k} n{n}");
+                    assert_eq!(out, q8_spec(isa, &lin, &x, m, epi), "{isa:?} m{m} k{k} n{n}");
                 }
                 let mut gelu = vec![0f32; m * n];
                 lin.forward(isa, &x, m, Epilogue::Gelu, &mut gelu);
-                let mut want = q8_spec(&lin, &x, m, Epilogue::None);
+                let mut want = q8_spec(isa, &lin, &x, m, Epilogue::None);
                 math::gelu(isa, &mut want);
                 assert_eq!(gelu, want, "{isa:?} gelu m{m} k{k} n{n}");
             }
@@ -507,7 +543,7 @@ mod tests {
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let mut out = vec![0f32; m * n];
             lin.forward(isa, &x, m, Epilogue::None, &mut out);
-            assert_eq!(out, q8_spec(&lin, &x, m, Epilogue::None), "{isa:?}");
+            assert_eq!(out, q8_spec(isa, &lin, &x, m, Epilogue::None), "{isa:?}");
         }
     }
 
@@ -515,7 +551,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn avx2_int8_falls_back_to_f32_activations_for_groups_it_cannot_quantize() {
         // The AVX2 quantizer works in 8-lane vectors; a group of 4 takes the AVX2+FMA kernel.
-        for isa in Isa::available().into_iter().filter(|&i| matches!(i, Isa::Avx2Int8 | Isa::AvxVnni)) {
+        for isa in Isa::available().into_iter().filter(|&i| matches!(i, Isa::Avx2Int8 | Isa::AvxVnni | Isa::Avx2Int7)) {
             let (m, k, n) = (5, 64, 32);
             let x = noise(41, m * k, 1.0);
             let w = noise(42, k * n, 0.2);

@@ -61,26 +61,27 @@ pub(super) fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: 
 }
 
 /// The scale of a group of activations whose largest magnitude is `amax`, and its inverse:
-/// values map to `round(x · inv)` in -127..=127. An all-zero group gets scale 0.
-pub(super) fn group_scale(amax: f32) -> (f32, f32) {
+/// values map to `round(x · inv)` in `-levels..=levels` (127 for 8 bits, 63 for 7; see
+/// `Isa::activation_levels`). An all-zero group gets scale 0.
+pub(super) fn group_scale(amax: f32, levels: f32) -> (f32, f32) {
     if amax > 0.0 {
-        (amax / 127.0, 127.0 / amax)
+        (amax / levels, levels / amax)
     } else {
         (0.0, 0.0)
     }
 }
 
 #[cfg(test)]
-/// Quantizes rows `r0..r0 + rows` of `x` to int8, one scale per row and group of k (the spec
-/// of `vnni::quantize_rows`).
-pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+/// Quantizes rows `r0..r0 + rows` of `x` to int8 in `-levels..=levels`, one scale per row and
+/// group of k (the spec of `vnni::quantize_rows` and `avx2_int8::quantize_rows`).
+pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, r0: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group);
     let groups = k / group;
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
             let src = &x[r0 * k + at..r0 * k + at + group];
-            let (scale, inv) = group_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
+            let (scale, inv) = group_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())), levels);
             let mut sum = 0i32;
             for (q, v) in qr.q[at..at + group].iter_mut().zip(src) {
                 *q = (v * inv).round_ties_even() as i8;

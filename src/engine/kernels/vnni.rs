@@ -38,7 +38,7 @@ pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize,
                 amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(src.add(at + v))));
             }
             let amax = _mm512_reduce_max_ps(amax);
-            let (scale, inv) = super::reference::group_scale(amax);
+            let (scale, inv) = super::reference::group_scale(amax, super::LEVELS_8);
             let inv = _mm512_set1_ps(inv);
             let mut sum = _mm512_setzero_si512();
             for v in (0..group).step_by(16) {
