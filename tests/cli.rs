@@ -118,8 +118,10 @@ fn int8_arithmetic_on_avx2_is_listed_chosen_by_auto_and_kept_out_of_exact() {
         eprintln!("skipped: this CPU has no AVX2 ({available:?})");
         return;
     }
-    let int8 = ["avx2-int8", "avxvnni", "avx512vnni"];
+    let int8 = ["avx2-int8", "avx2-int7", "avxvnni", "avx512vnni"];
     assert!(int8.contains(&auto["kernels"].as_str().unwrap()), "auto picks int8 arithmetic: {}", auto["kernels"]);
+    assert!(available.contains(&"avx2-int7"), "7-bit activations on every AVX2 CPU: {available:?}");
+    assert_eq!(info("avx2-int7")["kernels"], "avx2-int7");
     assert_eq!(info("avx2-int8")["kernels"], "avx2-int8");
     assert!(!int8.contains(&info("exact")["kernels"].as_str().unwrap()), "exact keeps f32 activations");
     let embed = |kernels: &str| {

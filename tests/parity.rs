@@ -101,6 +101,25 @@ fn threads_do_not_change_a_vector() {
 }
 
 #[test]
+fn threads_splitting_one_forward_pass_do_not_change_a_vector() {
+    // One chunk each: the threads split the forward pass's rows (queries, projections), for
+    // one long text, one short text, and several texts whose rows the split cuts mid-sequence.
+    let long = "Splitting one forward pass between threads must not change a single bit. ".repeat(12);
+    let several = ["a short one", "a second, somewhat longer text about vector search", "third", "and the fourth text"];
+    let cases: Vec<Vec<&str>> = vec![vec![long.as_str()], vec!["sixteen tokens or so, in a sentence of modest length here"], several.to_vec()];
+    for isa in Isa::available() {
+        let e = Embedder::from_snapshot(&snapshot_path()).unwrap().with_isa(isa);
+        for texts in &cases {
+            let with = |threads| e.embed_with(texts, EmbedOptions { threads: Some(threads), chunk_tokens: 4096, ..Default::default() }).unwrap();
+            let one = with(1);
+            for threads in [2, 3, 7] {
+                assert_eq!(one, with(threads), "{} on {threads} threads, {} texts", isa.name(), texts.len());
+            }
+        }
+    }
+}
+
+#[test]
 fn scratch_kept_between_calls_can_be_released() {
     let e = Embedder::from_snapshot(&snapshot_path()).unwrap();
     assert_eq!(e.release_scratch(), 0, "nothing kept before the first call");

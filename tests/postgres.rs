@@ -250,8 +250,8 @@ fn index_to_postgres_then_search_matches_the_mapped_index_and_reruns_are_idempot
         let params: snapembed::search::SearchParams =
             serde_json::from_value(json!({"top_k": 5, "filter": q.get("filter")})).unwrap();
         let text = q["query"].as_str().unwrap();
-        let a = snapembed::search::run(model, &mapped, text, &params).unwrap().results;
-        let b = snapembed::search::run(model, &pg, text, &params).unwrap().results;
+        let a = snapembed::search::run(model, &mapped, text, &params, 1).unwrap().results;
+        let b = snapembed::search::run(model, &pg, text, &params, 1).unwrap().results;
         assert!(!b.is_empty(), "{text}");
         if a[0].id == b[0].id {
             same += 1;

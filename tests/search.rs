@@ -16,6 +16,7 @@ use snapembed::search::{builder, IndexError, MappedIndex, Search, SearchError, S
 use snapembed::service::config::Limits;
 use snapembed::service::memory::MemoryGuard;
 use snapembed::service::{app, AppState};
+use snapembed::engine::kernels::Isa;
 use snapembed::Embedder;
 use tower::ServiceExt;
 
@@ -62,7 +63,7 @@ fn run_err(cmd: &mut Command) -> String {
 
 fn search(index: &MappedIndex, query: &str, params: Value) -> Vec<snapembed::search::SearchHit> {
     let params: SearchParams = serde_json::from_value(params).unwrap();
-    snapembed::search::run(embedder(), index, query, &params).unwrap().results
+    snapembed::search::run(embedder(), index, query, &params, 1).unwrap().results
 }
 
 #[test]
@@ -214,7 +215,7 @@ fn filters_lists_min_score_and_top_k() {
     assert_eq!(above.len(), 4);
     assert!(above.iter().all(|h| h.score >= cut));
     assert_eq!(search(&index, "billing question", json!({"top_k": 2})).len(), 2);
-    let err = snapembed::search::run(embedder(), &index, "x", &SearchParams { top_k: Some(101), ..Default::default() }).unwrap_err();
+    let err = snapembed::search::run(embedder(), &index, "x", &SearchParams { top_k: Some(101), ..Default::default() }, 1).unwrap_err();
     assert!(matches!(err, SearchError::InvalidParam { ref field, .. } if field == "top_k"), "{err}");
 }
 
@@ -281,6 +282,28 @@ fn the_server_refuses_a_damaged_or_foreign_index_at_start() {
     assert!(err.contains("was built with model all-MiniLM-L6-v2 (snapshot checksum 0xdeadbeef)"), "{err}");
     let err = run_err(snapembed().args(["search", "--index"]).arg(&foreign).arg("anything"));
     assert!(err.contains("rebuild it with `snapembed index`"), "{err}");
+}
+
+#[test]
+fn an_index_is_the_same_bytes_whichever_int8_kernels_build_it() {
+    // Plain AVX2 queries with 7-bit activations, but stored vectors use the 8-bit spec that
+    // the VNNI servers compute too.
+    let loaded = corpus::load(&data_path("search_fixture.jsonl"), &Format::JsonLines, true).unwrap();
+    let build = |isa| {
+        let model = Embedder::from_snapshot(&snapshot_path()).unwrap().with_isa(isa);
+        let embedded = builder::embed_documents(&model, &loaded.documents, 2, &mut |_, _| {}).unwrap();
+        builder::index_bytes(builder::model_ref(&model), &loaded.documents, &embedded).unwrap()
+    };
+    let int8: Vec<Isa> = Isa::available().into_iter().filter(|i| i.quantizes_activations()).collect();
+    let Some((&first, rest)) = int8.split_first() else {
+        eprintln!("skipped: this CPU has no int8 kernels");
+        return;
+    };
+    assert!(int8.iter().any(|i| i.reproducible() != *i), "one of {int8:?} is not its own reproducible kernel");
+    let want = build(first);
+    for &isa in rest {
+        assert!(build(isa) == want, "{} builds another index than {}", isa.name(), first.name());
+    }
 }
 
 fn router(with_corpus: bool) -> Router {

@@ -173,7 +173,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         };
     }
     let params = SearchParams { top_k: Some(args.top_k), filter: (!filter.is_empty()).then_some(filter), min_score: args.min_score };
-    let response = snapembed::search::run(&model, index.as_ref(), &args.query, &params)?;
+    let response = snapembed::search::run(&model, index.as_ref(), &args.query, &params, model.threads())?;
     if args.json {
         println!("{}", serde_json::to_string(&response)?);
         return Ok(());

@@ -61,11 +61,14 @@ pub struct EmbedOptions {
     pub chunk_tokens: usize,
     /// Worker threads for this call (`None`: the embedder's setting).
     pub threads: Option<usize>,
+    /// Compute with kernels whose bits every CPU reproduces (`Isa::reproducible`), bypassing
+    /// the cache: for vectors that are stored, such as an index's.
+    pub reproducible: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { normalize: None, truncate: true, chunk_tokens: MAX_CHUNK_TOKENS, threads: None }
+        EmbedOptions { normalize: None, truncate: true, chunk_tokens: MAX_CHUNK_TOKENS, threads: None, reproducible: false }
     }
 }
 
@@ -274,7 +277,7 @@ impl Embedder {
     /// Embeds texts through the cache: hits are copied, only the misses are tokenized and run.
     /// Also counts the tokens (what OpenAI's `usage` reports).
     pub fn embed_counted(&self, texts: &[&str], options: EmbedOptions) -> Result<Embedded, EmbedError> {
-        if !self.cache.enabled() {
+        if !self.cache.enabled() || options.reproducible {
             let encodings = self.encode_all(texts, options.truncate)?;
             let tokens = encodings.iter().map(|e| e.ids.len()).sum();
             return Ok(Embedded { vectors: self.embed_encoded(&encodings, options), tokens, cache_hits: 0 });
@@ -328,8 +331,9 @@ impl Embedder {
 
     /// Runs the model over already tokenized texts. Texts are packed into chunks of whole texts
     /// (no padding); with several threads, workers take chunks in turn, each with its own
-    /// scratch. A text's vector does not depend on its chunk, so results are the same bits
-    /// whatever the thread count.
+    /// scratch, and a single chunk splits its forward pass among them instead. A text's vector
+    /// depends neither on its chunk nor on the split, so results are the same bits whatever the
+    /// thread count.
     pub fn embed_encoded(&self, encodings: &[Encoding], options: EmbedOptions) -> Vec<Vec<f32>> {
         let threads = options.threads.unwrap_or(self.threads).max(1);
         let total: usize = encodings.iter().map(|e| e.ids.len()).sum();
@@ -352,8 +356,9 @@ impl Embedder {
         }
         let workers = threads.min(chunks.len());
         if workers <= 1 {
+            // One chunk (or one thread): its forward pass splits its rows among the threads.
             let mut scratch = self.take_scratch();
-            let vectors = chunks.into_iter().flat_map(|c| self.run_chunk(&encodings[c], options, &mut scratch)).collect();
+            let vectors = chunks.into_iter().flat_map(|c| self.run_chunk(&encodings[c], options, &mut scratch, threads)).collect();
             self.return_scratch(scratch);
             return vectors;
         }
@@ -365,7 +370,7 @@ impl Embedder {
                         let mut scratch = self.take_scratch();
                         let mut mine = Vec::new();
                         while let Some(c) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                            mine.push((c.start, self.run_chunk(&encodings[c.clone()], options, &mut scratch)));
+                            mine.push((c.start, self.run_chunk(&encodings[c.clone()], options, &mut scratch, 1)));
                         }
                         self.return_scratch(scratch);
                         mine
@@ -397,13 +402,15 @@ impl Embedder {
         }
     }
 
-    /// One forward pass over a chunk of texts; one pooled vector per text.
-    fn run_chunk(&self, chunk: &[Encoding], options: EmbedOptions, scratch: &mut Scratch) -> Vec<Vec<f32>> {
+    /// One forward pass over a chunk of texts, on up to `threads` threads; one pooled vector per
+    /// text.
+    fn run_chunk(&self, chunk: &[Encoding], options: EmbedOptions, scratch: &mut Scratch, threads: usize) -> Vec<Vec<f32>> {
         let header = self.snapshot.header();
         let normalize = options.normalize.unwrap_or(header.embedding.normalize);
         let dim = self.dimensions();
         let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.ids.as_slice()).collect();
-        self.model.forward(&self.snapshot, self.isa, &seqs, scratch);
+        let isa = if options.reproducible { self.isa.reproducible() } else { self.isa };
+        self.model.forward(&self.snapshot, isa, &seqs, scratch, threads);
         let mut start = 0;
         seqs.iter()
             .map(|seq| {

@@ -5,6 +5,7 @@
 //! - [`model`]: BERT as the snapshot's plan describes it
 //! - [`chunk`]: overlapping windows of a long text that each fit the model, with their spans
 //! - [`pooling`]: mean/CLS pooling and L2 normalization
+//! - [`team`]: helper threads that split one forward pass, with microsecond hand-offs
 //! - [`embedder`]: [`Embedder`](embedder::Embedder), the API everything else calls
 //! - [`cache`]: the LRU of finished vectors that `Embedder` consults
 //!
@@ -17,4 +18,5 @@ pub mod kernels;
 pub mod model;
 pub mod pooling;
 pub mod snapshot;
+pub mod team;
 pub mod tokenizer;

@@ -47,8 +47,9 @@ fn chunk_input(doc: &Document, span: (u32, u32)) -> String {
     }
 }
 
-/// Chunks and embeds every document on `threads` workers; `progress(done, total)` is called
-/// with chunks embedded so far.
+/// Chunks and embeds every document on `threads` workers, with reproducible kernels (an index
+/// is the same bytes whichever CPU builds it); `progress(done, total)` is called with chunks
+/// embedded so far.
 pub fn embed_documents(model: &Embedder, docs: &[Document], threads: usize, progress: &mut dyn FnMut(usize, usize)) -> Result<Embedded, BuildError> {
     let mut spans = Vec::with_capacity(docs.len());
     for d in docs {
@@ -61,7 +62,7 @@ pub fn embed_documents(model: &Embedder, docs: &[Document], threads: usize, prog
         spans.push(s);
     }
     let inputs: Vec<String> = docs.iter().zip(&spans).flat_map(|(d, s)| s.iter().map(|&sp| chunk_input(d, sp))).collect();
-    let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(threads.max(1)), ..Default::default() };
+    let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(threads.max(1)), reproducible: true, ..Default::default() };
     let mut vectors = Vec::with_capacity(inputs.len());
     progress(0, inputs.len());
     for batch in inputs.chunks(BATCH_CHUNKS) {

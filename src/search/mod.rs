@@ -233,23 +233,23 @@ pub fn chunk_spans(model: &Embedder, text: &str) -> Vec<Range<usize>> {
 }
 
 /// Embeds `text` (chunked like a document when long) and searches `backend` with it; the
-/// matches of all chunks merge, best score per document. Runs on the calling thread.
-pub fn run(model: &Embedder, backend: &dyn Search, text: &str, params: &SearchParams) -> Result<SearchResponse, SearchError> {
+/// matches of all chunks merge, best score per document. Embeds on up to `threads` threads.
+pub fn run(model: &Embedder, backend: &dyn Search, text: &str, params: &SearchParams, threads: usize) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
-    let queries = embed_query(model, text, params)?;
+    let queries = embed_query(model, text, params, threads)?;
     let results = backend.search(&queries, params)?;
     Ok(SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 })
 }
 
 /// The first half of [`run`]: validates and embeds `text` (one unit vector per window of a
 /// long text). The service calls the halves apart when the backend is [`Search::remote`].
-pub fn embed_query(model: &Embedder, text: &str, params: &SearchParams) -> Result<Vec<Vec<f32>>, SearchError> {
+pub fn embed_query(model: &Embedder, text: &str, params: &SearchParams, threads: usize) -> Result<Vec<Vec<f32>>, SearchError> {
     params.validate()?;
     if text.trim().is_empty() {
         return Err(SearchError::EmptyQuery);
     }
     let pieces: Vec<&str> = chunk_spans(model, text).into_iter().filter_map(|r| text.get(r)).collect();
-    let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(1), ..Default::default() };
+    let options = EmbedOptions { normalize: Some(true), truncate: true, threads: Some(threads), ..Default::default() };
     Ok(model.embed_with(&pieces, options)?)
 }
 

@@ -1,8 +1,9 @@
 //! The model endpoints: TEI `/embed` and `/similarity`, OpenAI `/v1/embeddings`. All three
 //! validate, then share `run_embedding`, which runs on `run_compute`: admission (429), one
-//! compute permit (all of them, in small chunks, at the aggressive memory level; the memory
-//! gate in service/mod.rs refuses new work in an emergency), the embedder (through its cache)
-//! on a blocking thread. Other features' model work (the scorer) runs on `run_compute` too.
+//! compute permit and any others free (all of them, in small chunks, at the aggressive memory
+//! level; the memory gate in service/mod.rs refuses new work in an emergency), the embedder
+//! (through its cache) on a blocking thread with a thread per permit. Other features' model
+//! work (the scorer, search) takes its permits the same way.
 
 use axum::extract::State;
 use axum::Json;
@@ -11,6 +12,7 @@ use base64::Engine;
 use super::error::{ApiError, ApiJson, ErrorBody, JsonBodyErrors};
 use super::types::*;
 use super::AppState;
+use tokio::sync::SemaphorePermit;
 use crate::service::memory::Level;
 use crate::engine::pooling::cosine;
 use crate::engine::embedder::Embedded;
@@ -141,8 +143,9 @@ async fn run_embedding(state: &AppState, texts: Vec<String>, normalize: bool, tr
 }
 
 /// Runs model work for any feature: admission (429), one compute permit (all of them at the
-/// aggressive memory level), then `job` on a blocking thread with the embedding options the
-/// level allows (one thread; small chunks when aggressive). The memory gate answered 503 before.
+/// aggressive memory level) plus any free at that moment (`acquire_compute`), then `job` on a
+/// blocking thread with a thread per permit and the chunk size the level allows (small chunks
+/// when aggressive). The memory gate answered 503 before.
 pub(super) async fn run_compute<T, F>(state: &AppState, job: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -156,11 +159,24 @@ where
         Level::Normal | Level::Standard => (1, crate::engine::embedder::MAX_CHUNK_TOKENS),
         Level::Aggressive | Level::Emergency => (state.compute_permits, SMALL_CHUNK_TOKENS),
     };
-    let _compute = state.compute.acquire_many(permits).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
-    // One thread per job: the server's parallelism comes from concurrent requests, and under
-    // pressure the other permits are held so that nothing else runs beside it.
-    let options = EmbedOptions { normalize: None, truncate: true, chunk_tokens, threads: Some(1) };
-    tokio::task::spawn_blocking(move || job(&model, options))
-        .await
-        .map_err(|e| ApiError::Internal(format!("compute task failed: {e}")))
+    let compute = acquire_compute(state, permits).await?;
+    let options = EmbedOptions { normalize: None, truncate: true, chunk_tokens, threads: Some(compute.num_permits()), reproducible: false };
+    let result = tokio::task::spawn_blocking(move || job(&model, options)).await;
+    drop(compute);
+    result.map_err(|e| ApiError::Internal(format!("compute task failed: {e}")))
+}
+
+/// `min` compute permits, waited for, then every other one free at this moment: a request that
+/// finds the server idle runs on all its compute threads (its forward passes split among them,
+/// `engine::team`), while concurrent requests get one each, so the server's parallelism comes
+/// from them. Vectors are the same bits however many a job gets.
+pub(super) async fn acquire_compute(state: &AppState, min: u32) -> Result<SemaphorePermit<'_>, ApiError> {
+    let mut permit = state.compute.acquire_many(min).await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
+    let free = (state.compute.available_permits() as u32).min(state.compute_permits.saturating_sub(min));
+    if free > 0 {
+        if let Ok(more) = state.compute.try_acquire_many(free) {
+            permit.merge(more);
+        }
+    }
+    Ok(permit)
 }

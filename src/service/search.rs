@@ -37,18 +37,19 @@ pub(crate) async fn search_text(state: &AppState, text: String, req: SearchParam
     let model = state.model.as_ref().map_err(|e| ApiError::ModelUnavailable(e.clone()))?.clone();
     let _admitted = state.inflight.try_acquire().map_err(|_| ApiError::Overloaded(state.limits.max_inflight))?;
     // An emergency memory level was refused by the memory gate before this handler.
-    let compute = state.compute.acquire().await.map_err(|_| ApiError::Internal("compute semaphore closed".into()))?;
+    let compute = super::embed::acquire_compute(state, 1).await?;
+    let threads = compute.num_permits();
     let started = Instant::now();
     let response = if corpus.remote() {
         // Embed under the permit, then give it back before the database round trip, so the
         // CPU serves the next query's embedding meanwhile.
-        let embed = tokio::task::spawn_blocking(move || crate::search::embed_query(&model, &text, &req).map(|q| (q, req)));
+        let embed = tokio::task::spawn_blocking(move || crate::search::embed_query(&model, &text, &req, threads).map(|q| (q, req)));
         let (queries, req) = join(embed.await)?;
         drop(compute);
         let results = join(tokio::task::spawn_blocking(move || corpus.search(&queries, &req)).await)?;
         SearchResponse { results, took_ms: started.elapsed().as_secs_f64() * 1e3 }
     } else {
-        let response = join(tokio::task::spawn_blocking(move || crate::search::run(&model, corpus.as_ref(), &text, &req)).await)?;
+        let response = join(tokio::task::spawn_blocking(move || crate::search::run(&model, corpus.as_ref(), &text, &req, threads)).await)?;
         drop(compute);
         response
     };

@@ -164,6 +164,18 @@ impl Isa {
         false
     }
 
+    /// The kernels to compute vectors that are stored (an index) with: the same as `self` but
+    /// for 7-bit activations, which only plain-AVX2 CPUs choose, replaced by the 8-bit spec that
+    /// AVX2, AVX-VNNI and AVX-512 VNNI CPUs all compute to the same bits. So an index built on a
+    /// Lambda-like CPU is the index built on a VNNI server.
+    pub fn reproducible(self) -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if self == Isa::Avx2Int7 {
+            return Isa::Avx2Int8;
+        }
+        self
+    }
+
     /// The largest magnitude a quantized activation takes: 127 (8 bits), or 63 (7 bits) where
     /// `vpmaddubsw` would otherwise saturate (2 · 255 · 127 > `i16::MAX` ≥ 2 · 255 · 63).
     pub fn activation_levels(self) -> f32 {

@@ -1,9 +1,12 @@
 //! `BertLayer` (post-LayerNorm): self-attention with a fused QKV projection, output projection +
 //! residual + LayerNorm, then the GELU feed-forward + residual + LayerNorm.
 
+use std::ops::Range;
+
 use super::{Dims, LinearIds, ModelError, Norm, Scratch};
 use crate::engine::kernels::{math, pack_panels_into, Epilogue, Isa, Linear, Weights, PANEL};
 use crate::engine::snapshot::{PlanStep, Snapshot};
+use crate::engine::team;
 
 pub struct EncoderLayer {
     qkv: LinearIds,
@@ -31,17 +34,69 @@ impl EncoderLayer {
         })
     }
 
-    /// `scratch.x` holds the layer's input on entry and its output on return.
-    pub(super) fn forward(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], s: &mut Scratch) {
-        let m = s.x.len() / d.hidden;
-        self.qkv.bind(snap).forward(isa, &s.x, m, Epilogue::None, &mut s.qkv);
-        attention(isa, d, seqs, &s.qkv, &mut s.ctx, &mut s.attention);
-        self.attention_output.bind(snap).forward(isa, &s.ctx, m, Epilogue::Residual(&s.x), &mut s.h);
-        self.attention_norm.apply(snap, &mut s.h, d.eps);
-        self.intermediate.bind(snap).forward(isa, &s.h, m, Epilogue::Gelu, &mut s.ffn);
-        self.output.bind(snap).forward(isa, &s.ffn, m, Epilogue::Residual(&s.h), &mut s.x);
-        self.output_norm.apply(snap, &mut s.x, d.eps);
+    /// `scratch.x` holds the layer's input on entry and its output on return. `parts` splits
+    /// the batch's rows among threads (`team`): each runs the QKV projection for its rows, then,
+    /// once every row's keys and values exist, attention for its queries and the rest of the
+    /// layer for its rows. Every step computes a row the same way whatever rows it is given, so
+    /// the bits do not depend on the split.
+    pub(super) fn forward(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], s: &mut Scratch, parts: &[Range<usize>]) {
+        let h = d.hidden;
+        let qkv = self.qkv.bind(snap);
+        let mut projections: Vec<_> = split(&s.x, h, parts).zip(split_mut(&mut s.qkv, 3 * h, parts)).collect();
+        team::run_each(&mut projections, |(x, out)| qkv.forward(isa, x, x.len() / h, Epilogue::None, out));
+        s.attention.resize_with(parts.len(), AttentionScratch::default);
+        let mut rest: Vec<Part> = parts
+            .iter()
+            .zip(split_mut(&mut s.x, h, parts))
+            .zip(split_mut(&mut s.h, h, parts))
+            .zip(split_mut(&mut s.ctx, h, parts))
+            .zip(split_mut(&mut s.ffn, d.intermediate, parts))
+            .zip(s.attention.iter_mut())
+            .map(|(((((rows, x), hidden), ctx), ffn), attention)| Part { rows: rows.clone(), x, h: hidden, ctx, ffn, attention })
+            .collect();
+        let qkv = &s.qkv;
+        team::run_each(&mut rest, |p| self.rest(snap, isa, d, seqs, qkv, p));
     }
+
+    /// Attention for the part's queries, then the output projection, LayerNorm and
+    /// feed-forward for its rows.
+    fn rest(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], p: &mut Part) {
+        let m = p.rows.len();
+        attention(isa, d, seqs, qkv, p.rows.clone(), p.ctx, p.attention);
+        self.attention_output.bind(snap).forward(isa, p.ctx, m, Epilogue::Residual(p.x), p.h);
+        self.attention_norm.apply(snap, p.h, d.eps);
+        self.intermediate.bind(snap).forward(isa, p.h, m, Epilogue::Gelu, p.ffn);
+        self.output.bind(snap).forward(isa, p.ffn, m, Epilogue::Residual(p.h), p.x);
+        self.output_norm.apply(snap, p.x, d.eps);
+    }
+}
+
+/// One thread's rows of the activations (`EncoderLayer::forward`).
+struct Part<'a> {
+    rows: Range<usize>,
+    x: &'a mut [f32],
+    h: &'a mut [f32],
+    ctx: &'a mut [f32],
+    ffn: &'a mut [f32],
+    attention: &'a mut AttentionScratch,
+}
+
+/// The rows `parts` of a `[rows, width]` buffer.
+fn split<'a>(buf: &'a [f32], width: usize, parts: &'a [Range<usize>]) -> impl Iterator<Item = &'a [f32]> {
+    parts.iter().map(move |r| &buf[r.start * width..r.end * width])
+}
+
+/// The rows `parts` (consecutive, from 0) of a `[rows, width]` buffer, each mutable.
+fn split_mut<'a>(mut buf: &'a mut [f32], width: usize, parts: &[Range<usize>]) -> impl Iterator<Item = &'a mut [f32]> {
+    parts
+        .iter()
+        .map(|r| {
+            let (part, rest) = std::mem::take(&mut buf).split_at_mut(r.len() * width);
+            buf = rest;
+            part
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// Per-head buffers for attention, reused across heads, layers and calls.
@@ -55,50 +110,58 @@ pub struct AttentionScratch {
     zeros: Vec<f32>,
 }
 
-/// Scaled dot-product attention per sequence and head, as two small matmuls through the same
-/// kernels as the linear layers: scores = (Q·scale)·Kᵀ with Kᵀ packed as f32 panels, then
-/// context = softmax(scores)·V with V packed likewise. Key counts are padded to whole panels
-/// (zero keys, zero probabilities). No mask is needed: every sequence attends to exactly its
-/// own tokens. (Written as loops, this was a quarter of a 128-token forward.)
-fn attention(isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], ctx: &mut [f32], a: &mut AttentionScratch) {
+/// Scaled dot-product attention per sequence and head for the queries `rows` of the batch
+/// (into `ctx`, `[rows, hidden]`), as two small matmuls through the same kernels as the linear
+/// layers: scores = (Q·scale)·Kᵀ with Kᵀ packed as f32 panels, then context = softmax(scores)·V
+/// with V packed likewise. Key counts are padded to whole panels (zero keys, zero
+/// probabilities). No mask is needed: every sequence attends to exactly its own tokens. (Written
+/// as loops, this was a quarter of a 128-token forward.)
+fn attention(isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], rows: Range<usize>, ctx: &mut [f32], a: &mut AttentionScratch) {
     let (h, dh) = (d.hidden, d.head_dim);
     let stride = 3 * h;
     let scale = 1.0 / (dh as f32).sqrt();
     let mut start = 0;
     for seq in seqs {
         let t = seq.len();
+        // This sequence's queries among `rows`, as positions within it.
+        let (q0, q1) = (rows.start.clamp(start, start + t) - start, rows.end.clamp(start, start + t) - start);
+        if q0 == q1 {
+            start += t;
+            continue;
+        }
         let tp = t.div_ceil(PANEL) * PANEL;
         for head in 0..d.heads {
             let (qo, ko, vo) = (head * dh, h + head * dh, 2 * h + head * dh);
-            let rows = |off: usize| (0..t).map(move |j| (start + j) * stride + off);
-            // Q·scale, [t, dh]; Kᵀ as [dh, tp] panels; V as [tp, dh] panels (dh a multiple of 16).
+            let rows_at = |off: usize, js: Range<usize>| js.map(move |j| (start + j) * stride + off);
+            // Q·scale, [q, dh]; Kᵀ as [dh, tp] panels; V as [tp, dh] panels (dh a multiple of 16).
             a.q.clear();
-            a.q.extend(rows(qo).flat_map(|r| qkv[r..r + dh].iter().map(|v| v * scale)));
+            a.q.extend(rows_at(qo, q0..q1).flat_map(|r| qkv[r..r + dh].iter().map(|v| v * scale)));
             resize_zeroed(&mut a.scores, dh * tp);
-            for (j, r) in rows(ko).enumerate() {
+            for (j, r) in rows_at(ko, 0..t).enumerate() {
                 for c in 0..dh {
                     a.scores[c * tp + j] = qkv[r + c];
                 }
             }
             pack_panels_into(&a.scores, dh, tp, &mut a.keys);
             resize_zeroed(&mut a.scores, tp * dh);
-            for (j, r) in rows(vo).enumerate() {
+            for (j, r) in rows_at(vo, 0..t).enumerate() {
                 a.scores[j * dh..(j + 1) * dh].copy_from_slice(&qkv[r..r + dh]);
             }
             pack_panels_into(&a.scores, tp, dh, &mut a.values);
             a.zeros.resize(tp.max(dh), 0.0);
-            a.scores.resize(t * tp, 0.0);
+            let q = q1 - q0;
+            a.scores.resize(q * tp, 0.0);
             let kt = Linear { weights: Weights::F32(&a.keys), bias: &a.zeros[..tp], k: dh, n: tp };
-            kt.forward(isa, &a.q, t, Epilogue::None, &mut a.scores);
+            kt.forward(isa, &a.q, q, Epilogue::None, &mut a.scores);
             for row in a.scores.chunks_exact_mut(tp) {
                 math::softmax(isa, &mut row[..t]);
                 row[t..].fill(0.0);
             }
-            a.out.resize(t * dh, 0.0);
+            a.out.resize(q * dh, 0.0);
             let v = Linear { weights: Weights::F32(&a.values), bias: &a.zeros[..dh], k: tp, n: dh };
-            v.forward(isa, &a.scores, t, Epilogue::None, &mut a.out);
+            v.forward(isa, &a.scores, q, Epilogue::None, &mut a.out);
             for (i, row) in a.out.chunks_exact(dh).enumerate() {
-                ctx[(start + i) * h + qo..][..dh].copy_from_slice(row);
+                ctx[(start + q0 + i - rows.start) * h + qo..][..dh].copy_from_slice(row);
             }
         }
         start += t;

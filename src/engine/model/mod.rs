@@ -134,14 +134,15 @@ pub struct Scratch {
     qkv: Vec<f32>,
     ctx: Vec<f32>,
     ffn: Vec<f32>,
-    attention: layer::AttentionScratch,
+    /// One per thread of the forward pass.
+    attention: Vec<layer::AttentionScratch>,
 }
 
 impl Scratch {
     /// Bytes the buffers hold on to.
     pub fn bytes(&self) -> usize {
         let f = [&self.x, &self.h, &self.qkv, &self.ctx, &self.ffn].iter().map(|v| v.capacity()).sum::<usize>();
-        (f + self.attention.floats()) * std::mem::size_of::<f32>()
+        (f + self.attention.iter().map(layer::AttentionScratch::floats).sum::<usize>()) * std::mem::size_of::<f32>()
     }
 }
 
@@ -190,9 +191,10 @@ impl Bert {
     }
 
     /// Runs the encoder over `seqs` (token ids, each at most `max_positions` long and each id in
-    /// the vocabulary) packed back to back. The last hidden state is left in `scratch.x`,
-    /// `[total tokens, hidden]`.
-    pub fn forward(&self, snap: &Snapshot, isa: Isa, seqs: &[&[u32]], scratch: &mut Scratch) {
+    /// the vocabulary) packed back to back, on up to `threads` threads (`team`), each taking a
+    /// share of the rows of at least `MIN_PART_ROWS`. The last hidden state is left in
+    /// `scratch.x`, `[total tokens, hidden]`, the same bits whatever `threads` is.
+    pub fn forward(&self, snap: &Snapshot, isa: Isa, seqs: &[&[u32]], scratch: &mut Scratch, threads: usize) {
         let m: usize = seqs.iter().map(|s| s.len()).sum();
         let d = &self.dims;
         resize(&mut scratch.x, m * d.hidden);
@@ -201,10 +203,22 @@ impl Bert {
         resize(&mut scratch.qkv, m * 3 * d.hidden);
         resize(&mut scratch.ffn, m * d.intermediate);
         self.embeddings.forward(snap, d, seqs, &mut scratch.x);
+        let parts = row_parts(m, threads);
         for layer in &self.layers {
-            layer.forward(snap, isa, d, seqs, scratch);
+            layer.forward(snap, isa, d, seqs, scratch, &parts);
         }
     }
+}
+
+/// Fewest rows worth a thread of their own: below this the matmul tiles run short and the
+/// weights stream through one more core's cache for too little work.
+pub const MIN_PART_ROWS: usize = 8;
+
+/// `m` rows cut into up to `threads` consecutive, near-equal parts of at least `MIN_PART_ROWS`
+/// (one part, however small, if `m` is below that).
+fn row_parts(m: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = threads.min(m / MIN_PART_ROWS).max(1);
+    (0..parts).map(|i| i * m / parts..(i + 1) * m / parts).collect()
 }
 
 /// Sets a buffer's length; every buffer is fully written before it is read, so only growth is
@@ -212,4 +226,19 @@ impl Bert {
 fn resize(v: &mut Vec<f32>, len: usize) {
     v.truncate(len);
     v.resize(len, 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_cut_into_near_equal_parts_worth_a_thread() {
+        assert_eq!(row_parts(0, 2), [0..0]);
+        assert_eq!(row_parts(15, 2), [0..15], "under two parts' worth of rows: one part");
+        assert_eq!(row_parts(16, 2), [0..8, 8..16]);
+        assert_eq!(row_parts(128, 3), [0..42, 42..85, 85..128]);
+        assert_eq!(row_parts(20, 8), [0..10, 10..20]);
+        assert_eq!(row_parts(300, 1), [0..300]);
+    }
 }
