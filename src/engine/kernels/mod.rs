@@ -13,7 +13,8 @@
 //!   on all-MiniLM-L6-v2: mean cosine 0.9996 / min 0.998 to sentence-transformers, where a single
 //!   scale per row (min 0.9877) or SmoothQuant-style rescaling (min 0.991–0.993) fell under 0.995.
 //!   Plain AVX2's default is 7-bit activations (`Isa::Avx2Int7`, `vpmaddubsw` in the `avxvnni`
-//!   design): mean 0.9990–0.9993, min 0.9956–0.9986, for ~1.25× the 8-bit kernel's speed.
+//!   design): mean 0.9990–0.9993, min 0.9956–0.9986, for ~1.2–1.3× the 8-bit kernel's matmul
+//!   speed (~1.05–1.1× on a whole batch: Zen 3, 2026-12-01).
 //!
 //! `reference` is the spec and the portable path; the best kernel the CPU has is chosen once at
 //! start-up (`Isa::detect`, or `--kernels`), and each is tested against the spec. The f32-
