@@ -233,6 +233,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // one part is an answer, not a range of parts
     fn rows_are_cut_into_near_equal_parts_worth_a_thread() {
         assert_eq!(row_parts(0, 2), [0..0]);
         assert_eq!(row_parts(15, 2), [0..15], "under two parts' worth of rows: one part");
