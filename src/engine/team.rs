@@ -253,7 +253,9 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert!(Team::get().helpers.lock().unwrap().len() <= MAX_HELPERS);
+        // 800 calls wanting 2 helpers each: without reuse the team would be at its cap.
+        let helpers = Team::get().helpers.lock().unwrap().len();
+        assert!(helpers < MAX_HELPERS, "{helpers} helpers: not reused");
     }
 
     #[test]

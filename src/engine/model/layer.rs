@@ -87,7 +87,7 @@ fn split<'a>(buf: &'a [f32], width: usize, parts: &'a [Range<usize>]) -> impl It
 }
 
 /// The rows `parts` (consecutive, from 0) of a `[rows, width]` buffer, each mutable.
-fn split_mut<'a>(mut buf: &'a mut [f32], width: usize, parts: &[Range<usize>]) -> impl Iterator<Item = &'a mut [f32]> {
+fn split_mut<'a>(mut buf: &'a mut [f32], width: usize, parts: &[Range<usize>]) -> Vec<&'a mut [f32]> {
     parts
         .iter()
         .map(|r| {
@@ -95,8 +95,7 @@ fn split_mut<'a>(mut buf: &'a mut [f32], width: usize, parts: &[Range<usize>]) -
             buf = rest;
             part
         })
-        .collect::<Vec<_>>()
-        .into_iter()
+        .collect()
 }
 
 /// Per-head buffers for attention, reused across heads, layers and calls.
