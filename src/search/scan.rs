@@ -72,6 +72,52 @@ pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
+/// Lowers `dist[i]` to the Hamming distance between `query` and row `i` of `rows` (rows of
+/// `query.len()` words, one per `dist` entry), capped at `cap`. One tight loop over a run of
+/// rows: called per row through a closure, the same arithmetic took 6× longer (2.7 vs 0.45 ms
+/// at 147,614 rows), and the prefilter it serves was then most of a search.
+pub fn hamming_rows_min(query: &[u64], rows: &[u64], cap: u16, dist: &mut [u16]) {
+    let words = query.len();
+    if let Ok(q) = <&[u64; 6]>::try_from(query) {
+        // 384 dimensions (MiniLM): six scalar `popcnt`s per row.
+        for (row, d) in rows.chunks_exact(6).zip(dist.iter_mut()) {
+            let h: u32 = (0..6).map(|i| (row[i] ^ q[i]).count_ones()).sum();
+            *d = (*d).min(h as u16).min(cap);
+        }
+    } else if words > 0 {
+        for (row, d) in rows.chunks_exact(words).zip(dist.iter_mut()) {
+            *d = (*d).min(hamming(query, row) as u16).min(cap);
+        }
+    }
+}
+
+/// The positions of the entries of `dist` that are at most `cut`, ascending. Checks 16 entries
+/// at a time (vector compares) before looking at any one: a few percent pass.
+pub fn positions_at_most(dist: &[u16], cut: u16) -> Vec<u32> {
+    let mut out = Vec::new();
+    for (b, block) in dist.chunks(16).enumerate() {
+        if block.iter().fold(false, |any, &h| any | (h <= cut)) {
+            out.extend(block.iter().enumerate().filter(|(_, &h)| h <= cut).map(|(j, _)| (b * 16 + j) as u32));
+        }
+    }
+    out
+}
+
+/// Asks the CPU to start loading `bytes` into cache, one request per 64-byte line: for rows read
+/// in an order the hardware prefetcher cannot guess (the prefilter's candidates are scattered
+/// over a 57 MB section at 100k documents). Only a hint; it never faults.
+#[inline]
+pub fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch is a hint that never dereferences in the language's sense and
+        // cannot fault; the pointer comes from a live slice anyway.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// A query vector in every form the scan uses.
 #[derive(Debug, Clone)]
 pub struct QueryVector {
@@ -159,6 +205,35 @@ mod tests {
         assert_eq!(bb[2], 0b11, "130 dimensions leave two bits in the last word");
         assert_eq!(hamming(&ba, &bb), 65);
         assert_eq!(hamming(&ba, &ba), 0);
+    }
+
+    #[test]
+    fn row_distances_equal_hamming_per_row_lowered_and_capped() {
+        // Six words (the fast path) and three (the general one).
+        for words in [6usize, 3] {
+            let word = |seed: u64, i: usize| noise(seed * 1000 + i as u64, 2).iter().fold(0u64, |w, x| (w << 32) ^ x.to_bits() as u64);
+            let q: Vec<u64> = (0..words).map(|i| word(1, i)).collect();
+            let rows: Vec<u64> = (0..words * 50).map(|i| word(2, i)).collect();
+            let mut dist = vec![u16::MAX; 50];
+            dist[7] = 3;
+            hamming_rows_min(&q, &rows, 1000, &mut dist);
+            for (r, row) in rows.chunks_exact(words).enumerate() {
+                let want = if r == 7 { 3 } else { hamming(&q, row) as u16 };
+                assert_eq!(dist[r], want, "words={words} row={r}");
+            }
+            hamming_rows_min(&q, &rows, 10, &mut dist);
+            assert!(dist.iter().all(|&d| d <= 10), "capped");
+        }
+    }
+
+    #[test]
+    fn positions_at_most_finds_every_entry_at_or_under_the_cut_in_order() {
+        let dist: Vec<u16> = (0..1000u32).map(|i| ((i * 7919) % 300) as u16).collect();
+        for cut in [0u16, 5, 150, 299, 300] {
+            let want: Vec<u32> = (0..1000).filter(|&i| dist[i as usize] <= cut).collect();
+            assert_eq!(positions_at_most(&dist, cut), want, "cut={cut}");
+        }
+        assert!(positions_at_most(&[], 3).is_empty());
     }
 
     #[test]
