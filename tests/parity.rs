@@ -1,6 +1,7 @@
 //! Vectors against sentence-transformers: the reference goldens, batching, options.
 
 use snapembed::engine::kernels::Isa;
+use snapembed::engine::embedder::MAX_POOLED_SCRATCH_BYTES;
 use snapembed::{EmbedError, EmbedOptions, Embedder};
 
 use crate::common::{cosine, embedder, goldens, snapshot_path};
@@ -129,4 +130,17 @@ fn scratch_kept_between_calls_can_be_released() {
     assert!(kept > 256 * 1536 * 4, "a 256-token forward's buffers are kept: {kept} bytes");
     assert_eq!(e.release_scratch(), 0, "released once");
     assert_eq!(e.embed(&[long.as_str()]).unwrap(), first, "fresh buffers give the same bits");
+}
+
+#[test]
+fn a_long_forward_passes_buffers_are_freed_not_kept() {
+    let e = Embedder::from_snapshot(&snapshot_path()).unwrap().with_threads(1);
+    let long = "a sentence about embeddings and their many uses. ".repeat(30);
+    // Four 256-token texts: one 1,024-token forward pass, ~16 MB of buffers.
+    let four = [long.as_str(); 4];
+    e.embed(&four).unwrap();
+    assert_eq!(e.release_scratch(), 0, "a 1,024-token forward's buffers are over MAX_POOLED_SCRATCH_BYTES");
+    e.embed(&[long.as_str()]).unwrap();
+    let kept = e.release_scratch();
+    assert!(kept > 0 && kept <= MAX_POOLED_SCRATCH_BYTES, "a 256-token forward's buffers are kept: {kept} bytes");
 }

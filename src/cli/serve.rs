@@ -16,6 +16,7 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     config.validate().map_err(anyhow::Error::msg)?;
     init_logging(config.log_format);
+    snapembed::service::memory::return_large_frees_to_the_system();
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let model = load_model(&config);
     match &model {

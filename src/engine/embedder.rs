@@ -20,6 +20,13 @@ use crate::engine::tokenizer::{Encoding, Tokenizer, TokenizerError};
 /// whatever the request size, while keeping matmuls large enough to run at full speed.
 pub const MAX_CHUNK_TOKENS: usize = 1024;
 
+/// Largest scratch kept for the next call: a 256-token forward's buffers (~4 MB) are, a
+/// 1,024-token one's (~16 MB, which only long inputs make) are freed when it ends. Kept
+/// scratches grow to the largest chunk they ran, so keeping big ones made a server's RSS climb
+/// for minutes as rarer, longer requests arrived (bench/soak.sh: +15 MB between 10 s and 60 s),
+/// and hold memory a short-text workload never needs again.
+pub const MAX_POOLED_SCRATCH_BYTES: usize = 8 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error(transparent)]
@@ -139,7 +146,7 @@ pub struct Embedder {
     load_times: LoadTimes,
     /// Scratch buffers of finished calls, reused by the next ones: a fresh 128-token forward
     /// spent ~5% of its time in page faults on newly mapped buffers. At most one per worker
-    /// thread is kept, each sized by the largest chunk it ran (≤ `MAX_CHUNK_TOKENS`).
+    /// thread is kept, each of at most `MAX_POOLED_SCRATCH_BYTES`.
     scratch: Mutex<Vec<Scratch>>,
     /// Finished vectors by text; off unless `with_cache` sets a size (the service does).
     cache: EmbedCache,
@@ -396,6 +403,9 @@ impl Embedder {
     }
 
     fn return_scratch(&self, scratch: Scratch) {
+        if scratch.bytes() > MAX_POOLED_SCRATCH_BYTES {
+            return;
+        }
         let mut pool = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < self.threads {
             pool.push(scratch);
