@@ -1,7 +1,8 @@
 //! Every route's handler behind the real router: `app(state)` with the embedded model and the
 //! real corpus, driven with `tower::ServiceExt::oneshot` on a current-thread runtime built once.
-//! The first byte picks the route, the second the Content-Type; the rest is the body. Whatever
-//! arrives, the answer is not a 5xx and its body is JSON (the one error shape, or a result).
+//! The first byte picks the route, the second the Content-Type (JSON, none, text, multipart
+//! with the boundary `fuzz`); the rest is the body. Whatever arrives, the answer is not a 5xx
+//! and its body is JSON (the one error shape, or a result).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -28,8 +29,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/embed?x=1"),
 ];
 
-const CONTENT_TYPES: &[Option<&str>] =
-    &[Some("application/json"), Some("application/json; charset=utf-8"), None, Some("text/plain"), Some("application/vnd.api+json")];
+// The same list as tests/fuzz_regressions.rs: the seeds' multipart bodies pick index 5.
+const CONTENT_TYPES: &[Option<&str>] = &[
+    Some("application/json"),
+    Some("application/json; charset=utf-8"),
+    None,
+    Some("text/plain"),
+    Some("application/vnd.api+json"),
+    Some("multipart/form-data; boundary=fuzz"),
+];
 
 fn router() -> &'static Router {
     static APP: OnceLock<Router> = OnceLock::new();
