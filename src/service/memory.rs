@@ -400,8 +400,8 @@ fn malloc_trim() -> bool {
 /// Has glibc serve allocations of 1 MiB and more straight from the kernel (`mmap`) and return
 /// them when freed. By default its threshold follows the largest block freed so far (up to
 /// 32 MiB), after which a big request's buffers land in the heap and their pages stay with the
-/// process. Fixed here, a long input's forward-pass buffers and large bodies leave no RSS behind.
-/// A no-op on other C libraries.
+/// process. Fixed here, a long input's forward-pass buffers and large bodies are unmapped when
+/// freed. A no-op on other C libraries.
 pub fn return_large_frees_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter under its own lock; valid at any time.
