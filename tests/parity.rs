@@ -133,11 +133,14 @@ fn scratch_kept_between_calls_can_be_released() {
 }
 
 #[test]
-fn a_long_forward_passes_buffers_are_freed_not_kept() {
-    let e = Embedder::from_snapshot(&snapshot_path()).unwrap().with_threads(1);
+fn under_the_servers_limit_a_long_forward_passes_buffers_are_freed_not_kept() {
     let long = "a sentence about embeddings and their many uses. ".repeat(30);
     // Four 256-token texts: one 1,024-token forward pass, ~16 MB of buffers.
     let four = [long.as_str(); 4];
+    let batch = Embedder::from_snapshot(&snapshot_path()).unwrap().with_threads(1);
+    batch.embed(&four).unwrap();
+    assert!(batch.release_scratch() > MAX_POOLED_SCRATCH_BYTES, "by default a long pass's buffers are kept");
+    let e = Embedder::from_snapshot(&snapshot_path()).unwrap().with_threads(1).with_pooled_scratch_limit(MAX_POOLED_SCRATCH_BYTES);
     e.embed(&four).unwrap();
     assert_eq!(e.release_scratch(), 0, "a 1,024-token forward's buffers are over MAX_POOLED_SCRATCH_BYTES");
     e.embed(&[long.as_str()]).unwrap();

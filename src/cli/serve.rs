@@ -71,7 +71,7 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 fn load_model(config: &ServeConfig) -> Result<Embedder, String> {
     let embedder = super::open_snapshot(config.snapshot.as_deref()).map_err(|e| format!("{e:#}"))?;
     let embedder = config.kernels.apply(embedder).map_err(|e| format!("{e:#}"))?;
-    Ok(embedder.with_cache(config.embed_cache_entries))
+    Ok(embedder.with_cache(config.embed_cache_entries).with_pooled_scratch_limit(snapembed::engine::embedder::MAX_POOLED_SCRATCH_BYTES))
 }
 
 /// Search on PostgreSQL when --search-url (or DATABASE_URL) is set. A bad URL stops the start.

@@ -20,12 +20,14 @@ use crate::engine::tokenizer::{Encoding, Tokenizer, TokenizerError};
 /// whatever the request size, while keeping matmuls large enough to run at full speed.
 pub const MAX_CHUNK_TOKENS: usize = 1024;
 
-/// Largest scratch kept for the next call: a 256-token forward's buffers (~4 MB) are, a
-/// 1,024-token one's (~16 MB, which only long inputs make) are freed when it ends. Kept
-/// scratches grow to the largest chunk they ran, so keeping big ones made a server's RSS climb
-/// for minutes as rarer, longer requests arrived (bench/soak.sh: +15 MB between 10 s and 60 s),
-/// and hold memory a short-text workload never needs again. The price, measured on /embed of 32
-/// mixed texts per request (one 1,024-token pass each, one thread): ~2.5 % longer requests.
+/// The server's limit on a scratch kept for the next call (`with_pooled_scratch_limit`): a
+/// 256-token forward's buffers (~4 MB) are kept, a 1,024-token one's (~16 MB, which only long
+/// inputs make) are freed when it ends. Kept scratches grow to the largest chunk they ran, so
+/// keeping big ones made a server's RSS climb for minutes as rarer, longer requests arrived
+/// (bench/soak.sh: +15 MB between 10 s and 60 s), and hold memory a short-text workload never
+/// needs again. The price, measured on /embed of 32 mixed texts per request (one 1,024-token
+/// pass each, one thread): ~2.5 % longer requests. Batch work (the CLI, index builds,
+/// benchmarks) keeps every scratch by default.
 pub const MAX_POOLED_SCRATCH_BYTES: usize = 8 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -147,8 +149,9 @@ pub struct Embedder {
     load_times: LoadTimes,
     /// Scratch buffers of finished calls, reused by the next ones: a fresh 128-token forward
     /// spent ~5% of its time in page faults on newly mapped buffers. At most one per worker
-    /// thread is kept, each of at most `MAX_POOLED_SCRATCH_BYTES`.
+    /// thread is kept, each of at most `scratch_limit` bytes.
     scratch: Mutex<Vec<Scratch>>,
+    scratch_limit: usize,
     /// Finished vectors by text; off unless `with_cache` sets a size (the service does).
     cache: EmbedCache,
 }
@@ -194,7 +197,7 @@ impl Embedder {
         let model = Bert::load(&snapshot)?;
         let load_times = LoadTimes { open, tokenizer: tokenizer_time, model: t.elapsed() };
         let threads = available_cpus();
-        Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), threads, load_times, scratch: Mutex::default(), cache: EmbedCache::new(0) })
+        Ok(Embedder { snapshot, tokenizer, model, isa: Isa::detect(), threads, load_times, scratch: Mutex::default(), scratch_limit: usize::MAX, cache: EmbedCache::new(0) })
     }
 
     /// Sets the worker threads a call may use (default: the CPUs this process may use).
@@ -216,6 +219,13 @@ impl Embedder {
     /// vector; the service turns it on (`--embed-cache-entries`, default 2,000).
     pub fn with_cache(mut self, entries: usize) -> Embedder {
         self.cache = EmbedCache::new(entries);
+        self
+    }
+
+    /// Frees, instead of keeping for the next call, scratch buffers over `bytes` (the server
+    /// uses [`MAX_POOLED_SCRATCH_BYTES`]); by default every one is kept.
+    pub fn with_pooled_scratch_limit(mut self, bytes: usize) -> Embedder {
+        self.scratch_limit = bytes;
         self
     }
 
@@ -404,7 +414,7 @@ impl Embedder {
     }
 
     fn return_scratch(&self, scratch: Scratch) {
-        if scratch.bytes() > MAX_POOLED_SCRATCH_BYTES {
+        if scratch.bytes() > self.scratch_limit {
             return;
         }
         let mut pool = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
