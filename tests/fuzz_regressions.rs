@@ -121,27 +121,12 @@ fn router() -> &'static axum::Router {
     })
 }
 
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/embed"),
-    ("POST", "/v1/embeddings"),
-    ("POST", "/similarity"),
-    ("POST", "/search"),
-    ("POST", "/score"),
-    ("POST", "/rank"),
-    ("POST", "/webhook/tally"),
-    ("GET", "/health"),
-    ("POST", "/embed?x=1"),
-];
-const CONTENT_TYPES: &[Option<&str>] =
-    &[Some("application/json"), Some("application/json; charset=utf-8"), None, Some("text/plain"), Some("application/vnd.api+json"), Some("multipart/form-data; boundary=fuzz")];
-
 #[tokio::test]
 async fn http_findings_answer_4xx_json() {
     for (name, input) in inputs("http") {
-        let [route, ctype, body @ ..] = input.as_slice() else { continue };
-        let (method, path) = ROUTES[*route as usize % ROUTES.len()];
+        let Some((method, path, content_type, body)) = files::http_request(&input) else { continue };
         let mut req = Request::builder().method(method).uri(path);
-        if let Some(ct) = CONTENT_TYPES[*ctype as usize % CONTENT_TYPES.len()] {
+        if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
         }
         let resp = router().clone().oneshot(req.body(Body::from(body.to_vec())).unwrap()).await.unwrap();

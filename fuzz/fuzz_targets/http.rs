@@ -1,8 +1,8 @@
 //! Every route's handler behind the real router: `app(state)` with the embedded model and the
 //! real corpus, driven with `tower::ServiceExt::oneshot` on a current-thread runtime built once.
-//! The first byte picks the route, the second the Content-Type (JSON, none, text, multipart
-//! with the boundary `fuzz`); the rest is the body. Whatever arrives, the answer is not a 5xx
-//! and its body is JSON (the one error shape, or a result).
+//! The first byte picks the route, the second the Content-Type (`files::http_request`, which
+//! tests/fuzz_regressions.rs shares); the rest is the body. Whatever arrives, the answer is not
+//! a 5xx and its body is JSON (the one error shape, or a result).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -16,28 +16,6 @@ use snapembed::service::config::Limits;
 use snapembed::service::memory::MemoryGuard;
 use snapembed::service::{app, AppState};
 use tower::ServiceExt;
-
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/embed"),
-    ("POST", "/v1/embeddings"),
-    ("POST", "/similarity"),
-    ("POST", "/search"),
-    ("POST", "/score"),
-    ("POST", "/rank"),
-    ("POST", "/webhook/tally"),
-    ("GET", "/health"),
-    ("POST", "/embed?x=1"),
-];
-
-// The same list as tests/fuzz_regressions.rs: the seeds' multipart bodies pick index 5.
-const CONTENT_TYPES: &[Option<&str>] = &[
-    Some("application/json"),
-    Some("application/json; charset=utf-8"),
-    None,
-    Some("text/plain"),
-    Some("application/vnd.api+json"),
-    Some("multipart/form-data; boundary=fuzz"),
-];
 
 fn router() -> &'static Router {
     static APP: OnceLock<Router> = OnceLock::new();
@@ -55,10 +33,9 @@ fn router() -> &'static Router {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let [route, ctype, body @ ..] = input else { return };
-    let (method, path) = ROUTES[*route as usize % ROUTES.len()];
+    let Some((method, path, content_type, body)) = snapembed_fuzz::http_request(input) else { return };
     let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::POST)).uri(path);
-    if let Some(ct) = CONTENT_TYPES[*ctype as usize % CONTENT_TYPES.len()] {
+    if let Some(ct) = content_type {
         req = req.header(header::CONTENT_TYPE, ct);
     }
     let Ok(req) = req.body(Body::from(body.to_vec())) else { return };

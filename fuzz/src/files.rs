@@ -1,5 +1,6 @@
-//! Turning a fuzzer's input into the file a reader sees: raw, or with the checksums and sizes
-//! fixed up so mutations reach the checks behind them. Pure functions of their bytes, shared by
+//! Turning a fuzzer's input into the file a reader sees (raw, or with the checksums and sizes
+//! fixed up so mutations reach the checks behind them), or into the request the router sees.
+//! Pure functions of their bytes, shared by
 //! the fuzz targets (through `lib.rs`) and by tests/fuzz_regressions.rs (through `#[path]`), so a
 //! kept finding is read exactly as the fuzzer made it.
 
@@ -97,4 +98,35 @@ pub fn index_file(input: &[u8]) -> Option<Vec<u8>> {
     }
     let bytes = bincode::serde::encode_to_vec(&header, bincode_config()).ok()?;
     Some(assemble(&idx::MAGIC, &bytes, data))
+}
+
+/// The http target's routes: the input's first byte picks one.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/embed"),
+    ("POST", "/v1/embeddings"),
+    ("POST", "/similarity"),
+    ("POST", "/search"),
+    ("POST", "/score"),
+    ("POST", "/rank"),
+    ("POST", "/webhook/tally"),
+    ("GET", "/health"),
+    ("POST", "/embed?x=1"),
+];
+
+/// The http target's Content-Types: the input's second byte picks one (the seeds' multipart
+/// bodies pick index 5).
+pub const CONTENT_TYPES: &[Option<&str>] = &[
+    Some("application/json"),
+    Some("application/json; charset=utf-8"),
+    None,
+    Some("text/plain"),
+    Some("application/vnd.api+json"),
+    Some("multipart/form-data; boundary=fuzz"),
+];
+
+/// An http input as (method, path, Content-Type, body); `None` below two bytes.
+pub fn http_request(input: &[u8]) -> Option<(&'static str, &'static str, Option<&'static str>, &[u8])> {
+    let [route, ctype, body @ ..] = input else { return None };
+    let (method, path) = ROUTES[*route as usize % ROUTES.len()];
+    Some((method, path, CONTENT_TYPES[*ctype as usize % CONTENT_TYPES.len()], body))
 }

@@ -39,7 +39,7 @@ pub unsafe fn with_static<R>(bytes: &[u8], f: impl FnOnce(&'static [u8]) -> R) -
 
 mod files;
 
-pub use files::{index_file, split, ALIGNMENT};
+pub use files::{http_request, index_file, split, ALIGNMENT};
 
 /// The real snapshot compiled into this binary.
 pub fn real_snapshot() -> &'static [u8] {
