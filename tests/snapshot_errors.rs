@@ -45,6 +45,14 @@ fn newer_format_version() {
 }
 
 #[test]
+fn older_format_version() {
+    // Version 1 stored int8 weights in another layout: reading it would compute garbage.
+    let e = open_modified(|b| b[8..12].copy_from_slice(&1u32.to_le_bytes()));
+    assert!(matches!(e, SnapshotError::UnsupportedVersion { found: 1, supported: FORMAT_VERSION }), "{e}");
+    assert!(e.to_string().contains("rebuild it with model-prep"), "the message says how to fix it: {e}");
+}
+
+#[test]
 fn not_a_snapshot() {
     let e = open_modified(|b| b[..8].copy_from_slice(b"GGUF\0\0\0\0"));
     assert!(matches!(e, SnapshotError::BadMagic), "{e}");

@@ -2,7 +2,7 @@
 //! kernels read (fused QKV, `[in, out]` panels, int8 groups), and the header.
 
 use anyhow::{Context, Result};
-use snapembed::engine::kernels::pack_panels;
+use snapembed::engine::kernels::{pack_panels, pack_quad_panels};
 use snapembed::engine::snapshot::{
     DType, Header, Layout, LinearRef, ModelInfo, NormRef, PlanStep, Quantization, SnapshotWriter, TensorData,
     VOCAB_TENSOR,
@@ -67,9 +67,9 @@ impl Builder {
                 self.writer.push(TensorData {
                     name: weight,
                     dtype: DType::I8,
-                    layout: Layout::Panels,
+                    layout: Layout::QuadPanels,
                     shape: dims(&[k, n]),
-                    bytes: i8_bytes(&pack_panels(&q, k, n)),
+                    bytes: i8_bytes(&pack_quad_panels(&q, k, n)),
                 });
                 self.writer.push(TensorData {
                     name: format!("{name}.weight_scale"),

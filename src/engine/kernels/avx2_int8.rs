@@ -12,18 +12,18 @@
 //! bits 0.99928 / 0.99856 and 0.99901 / 0.99556. An asymmetric 7-bit scheme (zero point per
 //! group) was not tried.
 //!
-//! The panel holds 16 columns per k; `vpmaddwd` wants each 32-bit lane to hold k and k+1 of one
-//! column, so two k rows are interleaved (`punpck{l,h}bw`) and sign-extended once per step and
-//! shared by all rows of the tile. Activations are kept as int16 too (`QuantizedRows::wide`) so a
-//! row's pair is one `vpbroadcastd` from memory.
+//! The quad panels hold each column's four k in one 32-bit lane; sign-extended to int16 (once
+//! per step, shared by all rows of the tile), they are two `vpmaddwd` lanes, k (0, 1) and (2, 3),
+//! joined once per group. Activations are kept as int16 too (`QuantizedRows::wide`), so a row's
+//! four k are one `vpbroadcastq` from memory.
 
 use std::arch::x86_64::*;
 
-use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
+use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL, QUAD};
 
-/// Rows per tile: 2 int32 accumulators per row, plus two weight vectors and the broadcast, fit
-/// the 16 ymm registers at 6.
-const TILE: usize = 6;
+/// Rows per tile: 4 int32 accumulators per row, plus four weight vectors and the broadcast,
+/// fit the 16 ymm registers at 2 rows; 3 and 4 measured alike, spills and all.
+const TILE: usize = 4;
 
 /// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`), in
 /// `-levels..=levels`: int8 with offsets for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also
@@ -84,8 +84,6 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, ro
         while r < rows {
             let tile = TILE.min(rows - r);
             match tile {
-                6 => tile_at::<6>(lin, qr, p, r, r0, epi, out),
-                5 => tile_at::<5>(lin, qr, p, r, r0, epi, out),
                 4 => tile_at::<4>(lin, qr, p, r, r0, epi, out),
                 3 => tile_at::<3>(lin, qr, p, r, r0, epi, out),
                 2 => tile_at::<2>(lin, qr, p, r, r0, epi, out),
@@ -106,18 +104,25 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
     let a = qr.wide.as_ptr().add(r * k);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for g in 0..groups {
-        let mut sums = [[_mm256_setzero_si256(); 2]; R];
-        for t in (g * group..(g + 1) * group).step_by(2) {
-            let k0 = _mm_loadu_si128(panel.add(t * PANEL).cast());
-            let k1 = _mm_loadu_si128(panel.add((t + 1) * PANEL).cast());
-            let w0 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(k0, k1));
-            let w1 = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(k0, k1));
-            for (i, sum) in sums.iter_mut().enumerate() {
-                let av = _mm256_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
-                sum[0] = _mm256_add_epi32(sum[0], _mm256_madd_epi16(w0, av));
-                sum[1] = _mm256_add_epi32(sum[1], _mm256_madd_epi16(w1, av));
+        // Per row, columns 0–3, 4–7, 8–11, 12–15: two int32 lanes per column, k pairs (0, 1)
+        // and (2, 3) of each step.
+        let mut parts = [[_mm256_setzero_si256(); 4]; R];
+        for t in (g * group..(g + 1) * group).step_by(QUAD) {
+            let w: [__m256i; 4] = std::array::from_fn(|j| _mm256_cvtepi8_epi16(_mm_loadu_si128(panel.add(t * PANEL + 16 * j).cast())));
+            for (i, part) in parts.iter_mut().enumerate() {
+                let av = _mm256_set1_epi64x(a.add(i * k + t).cast::<i64>().read_unaligned());
+                for (part, w) in part.iter_mut().zip(&w) {
+                    *part = _mm256_add_epi32(*part, _mm256_madd_epi16(*w, av));
+                }
             }
         }
+        // `vphaddd` joins each column's two lanes, in the order columns 0 1 4 5 | 2 3 6 7, and
+        // `vpermq` restores 0–7.
+        let sums: [[__m256i; 2]; R] = std::array::from_fn(|i| {
+            let [a, b, c, d] = parts[i];
+            let join = |x, y| _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_hadd_epi32(x, y));
+            [join(a, b), join(c, d)]
+        });
         scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
     }
     store(lin, &acc, p, r0 + r, n, epi, out);

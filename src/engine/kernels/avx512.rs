@@ -1,5 +1,5 @@
 //! The AVX-512 micro-kernel: up to 12 rows × 32 columns (two panels) in 24 zmm accumulators.
-//! Each step of k widens 32 weights once (int8 → i32 → f32, times the group's scales) and
+//! Each step of k widens 32 weights once (int8 → i32 → f32, times the group's scales; int8 from quad panels) and
 //! issues one FMA per accumulator with its x value broadcast from memory, so the loop is
 //! FMA-bound rather than issue-bound (the AVX2 kernel spends ~2.5 instructions per FMA).
 //! Measured on the Zen 5 build machine: ONNX Runtime's AVX-512 f32 kernels ran a 128-token forward at ~150
@@ -8,11 +8,11 @@
 
 use std::arch::x86_64::*;
 
-use super::{Epilogue, Linear, Weights, PANEL};
+use super::{Epilogue, Linear, Weights, PANEL, QUAD};
 
 /// # Safety
-/// The CPU must support AVX-512F; `Linear::forward` has checked every slice's length.
-#[target_feature(enable = "avx512f")]
+/// The CPU must support AVX-512F and BW; `Linear::forward` has checked every slice's length.
+#[target_feature(enable = "avx512f,avx512bw")]
 pub(super) unsafe fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
     let panels = lin.n / PANEL;
     let mut p = 0;
@@ -61,14 +61,27 @@ unsafe fn tile_at<const R: usize, const P: usize>(lin: &Linear, p: usize, r: usi
         }
         Weights::I8 { q, scales, group } => {
             let groups = k / group;
+            let top: [__m512i; QUAD] = std::array::from_fn(|i| _mm512_broadcast_i32x4(_mm_loadu_si128(TOP_BYTE[i].as_ptr().cast())));
             for g in 0..groups {
-                let s: [__m512; P] = std::array::from_fn(|j| _mm512_loadu_ps(scales.as_ptr().add(((p + j) * groups + g) * PANEL)));
-                for t in g * group..(g + 1) * group {
-                    let wv: [__m512; P] = std::array::from_fn(|j| {
-                        let raw = _mm_loadu_si128(q.as_ptr().add((p + j) * k * PANEL + t * PANEL).cast());
-                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(raw)), s[j])
-                    });
-                    fma_rows(&mut acc, a, k, t, &wv);
+                let s: [__m512; P] = std::array::from_fn(|j| {
+                    _mm512_mul_ps(_mm512_loadu_ps(scales.as_ptr().add(((p + j) * groups + g) * PANEL)), _mm512_set1_ps(TOP_BYTE_SCALE))
+                });
+                for t in (g * group..(g + 1) * group).step_by(QUAD) {
+                    // One 64-byte load per panel holds four k of its 16 columns (quad panels),
+                    // a column per 32-bit lane; a shuffle per k picks its bytes (`TOP_BYTE`).
+                    let raw: [__m512i; P] = std::array::from_fn(|j| _mm512_loadu_si512(q.as_ptr().add((p + j) * k * PANEL + t * PANEL).cast()));
+                    macro_rules! step {
+                        ($i:literal) => {{
+                            let wv: [__m512; P] = std::array::from_fn(|j| {
+                                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_epi8(raw[j], top[$i])), s[j])
+                            });
+                            fma_rows(&mut acc, a, k, t + $i, &wv);
+                        }};
+                    }
+                    step!(0);
+                    step!(1);
+                    step!(2);
+                    step!(3);
                 }
             }
         }
@@ -85,6 +98,26 @@ unsafe fn tile_at<const R: usize, const P: usize>(lin: &Linear, p: usize, r: usi
         }
     }
 }
+
+/// `vpshufb` masks that move byte i of each 32-bit lane to its top byte and clear the rest: the
+/// lane becomes `w · 2^24`, exactly, so `cvt(lane) · (scale · 2^-24)` is `w · scale` to the bit
+/// (both factors scaled by powers of two; no weight scale comes near f32's subnormals). One
+/// shuffle per k, on the port the FMAs leave free.
+const TOP_BYTE: [[u8; 16]; QUAD] = {
+    let mut t = [[0x80u8; 16]; QUAD];
+    let mut i = 0;
+    while i < QUAD {
+        let mut b = 3;
+        while b < 16 {
+            t[i][b] = (b - 3 + i) as u8;
+            b += 4;
+        }
+        i += 1;
+    }
+    t
+};
+/// Undoes `TOP_BYTE`'s `2^24`.
+const TOP_BYTE_SCALE: f32 = 1.0 / (1u32 << 24) as f32;
 
 #[inline(always)]
 unsafe fn fma_rows<const R: usize, const P: usize>(acc: &mut [[__m512; P]; R], a: *const f32, k: usize, t: usize, w: &[__m512; P]) {

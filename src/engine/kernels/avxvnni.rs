@@ -1,17 +1,13 @@
 //! The AVX-VNNI kernel: the VEX-encoded, 256-bit `vpdpbusd` of Alder Lake and later Intel cores
 //! and of AMD Zen 5, which some hosts expose without AVX-512. The same design as `vnni` at half
-//! the width: activations quantized by `avx2_int8::quantize_rows` (the VNNI spec, 8 bits), four
-//! k rows of the panel transposed in-register so each 32-bit lane holds four consecutive k of
-//! one column, weights flipped to unsigned and the `128 · Σ a` this adds removed by starting each
-//! group's sum at the row's offset.
-//!
-//! Without AVX-512's 16-lane `vpermd`, each half (8 columns) gathers its dwords from the two
-//! 256-bit loads with one `vpermd` each and a `vpblendd`, then `vpshufb` interleaves the bytes
-//! within each 128-bit lane. The result is `reference::linear_rows_q8` to the bit.
+//! the width: activations quantized by `avx2_int8::quantize_rows` (the VNNI spec, 8 bits), the
+//! quad panels' 32-byte halves loaded as they are (each 32-bit lane four consecutive k of one
+//! column), weights flipped to unsigned and the `128 · Σ a` this adds removed by starting each
+//! group's sum at the row's offset. The result is `reference::linear_rows_q8` to the bit.
 //!
 //! The same tiles run on plain AVX2 for 7-bit activations (`linear_rows_7bit`, `Isa::Avx2Int7`),
-//! with `vpmaddubsw` + `vpmaddwd` in place of `vpdpbusd`: 3 vector ops per 4 k where
-//! `avx2_int8` spends 2 per 2 k, the faster int8 kernel on Zen 3 without VNNI.
+//! with `vpmaddubsw` + `vpmaddwd` in place of `vpdpbusd`: 3 vector ops per 4 k and 8 columns
+//! where `avx2_int8` spends 4, the faster int8 kernel without VNNI.
 
 use std::arch::x86_64::*;
 
@@ -19,25 +15,6 @@ use super::avx2_int8::{scale_into, store, Group};
 use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 
 const TILE: usize = 6;
-
-/// For columns 0–7 (`LO`) or 8–15 (`HI`): dword d of the result is, for lane l = d / 4 and
-/// k row i = d % 4, the panel dword of row i and columns `4(l + base)..+4`. Rows 0–1 come from
-/// the first load, rows 2–3 from the second (positions 2, 3, 6, 7: the blend's mask).
-const LO: [i32; 8] = [0, 4, 0, 4, 1, 5, 1, 5];
-const HI: [i32; 8] = [2, 6, 2, 6, 3, 7, 3, 7];
-const FROM_SECOND: i32 = 0b1100_1100;
-
-/// Within each lane, byte `4c + i` (column c, k row i) comes from byte `4i + c`.
-const INTERLEAVE: [i8; 32] = {
-    let mut t = [0i8; 32];
-    let mut b = 0;
-    while b < 32 {
-        let (c, i) = ((b % 16) / 4, b % 4);
-        t[b] = (i * 4 + c) as i8;
-        b += 1;
-    }
-    t
-};
 
 // How `tile_at` forms each four-k dot product (a const parameter; enums cannot be one yet):
 /// `vpdpbusd` (AVX-VNNI).
@@ -71,7 +48,7 @@ pub(super) unsafe fn linear_rows_7bit(lin: &Linear, qr: &QuantizedRows, r0: usiz
 }
 
 /// `linear_rows` with `vpdpbusd` emulated in AVX2, so CPUs without AVX-VNNI (and QEMU, which
-/// lacks it) still test the transpose and offsets around it.
+/// lacks it) still test the quad-panel loads and offsets around it.
 ///
 /// # Safety
 /// As `linear_rows`, with AVX2 and FMA only.
@@ -125,17 +102,15 @@ unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRo
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);
     let a = qr.q.as_ptr().add(r * k);
-    let (lo, hi) = (_mm256_loadu_si256(LO.as_ptr().cast()), _mm256_loadu_si256(HI.as_ptr().cast()));
-    let interleave = _mm256_loadu_si256(INTERLEAVE.as_ptr().cast());
     let flip = _mm256_set1_epi8(i8::MIN);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for g in 0..groups {
         let mut sums: [[__m256i; 2]; R] = std::array::from_fn(|i| [_mm256_set1_epi32(qr.offset[(r + i) * groups + g]); 2]);
         for t in (g * group..(g + 1) * group).step_by(4) {
-            let first = _mm256_loadu_si256(panel.add(t * PANEL).cast());
-            let second = _mm256_loadu_si256(panel.add((t + 2) * PANEL).cast());
-            let (w0, w1) = (half(first, second, lo, interleave, flip), half(first, second, hi, interleave, flip));
+            // Columns 0–7, then 8–15, four k per 32-bit lane (quad panels), flipped to unsigned.
+            let w0 = _mm256_xor_si256(_mm256_loadu_si256(panel.add(t * PANEL).cast()), flip);
+            let w1 = _mm256_xor_si256(_mm256_loadu_si256(panel.add(t * PANEL + 32).cast()), flip);
             for (i, sum) in sums.iter_mut().enumerate() {
                 let av = _mm256_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
                 sum[0] = dot::<MODE>(sum[0], w0, av, ones);
@@ -147,23 +122,13 @@ unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRo
     store(lin, &acc, p, r0 + r, n, epi, out);
 }
 
-/// Eight columns' four k rows as unsigned bytes, four per 32-bit lane (see `LO`).
-#[inline(always)]
-unsafe fn half(first: __m256i, second: __m256i, idx: __m256i, interleave: __m256i, flip: __m256i) -> __m256i {
-    let rows = _mm256_blend_epi32::<FROM_SECOND>(
-        _mm256_permutevar8x32_epi32(first, idx),
-        _mm256_permutevar8x32_epi32(second, idx),
-    );
-    _mm256_xor_si256(_mm256_shuffle_epi8(rows, interleave), flip)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tests::{noise, q8_spec, quantize};
-    use super::super::{avx2_int8, pack_panels, Epilogue, Isa, Linear, QuantizedRows, Weights};
+    use super::super::{avx2_int8, pack_panels, pack_quad_panels, Epilogue, Isa, Linear, QuantizedRows, Weights};
 
     #[test]
-    fn the_transpose_and_offsets_give_the_specs_bits_with_vpdpbusd_emulated() {
+    fn the_quad_loads_and_offsets_give_the_specs_bits_with_vpdpbusd_emulated() {
         if !Isa::available().contains(&Isa::Avx2Int8) {
             eprintln!("skipped: this CPU has no AVX2");
             return;
@@ -176,7 +141,7 @@ mod tests {
             let b = noise(53, n, 0.1);
             let res = noise(54, m * n, 1.0);
             let (q, s, _) = quantize(&w, k, n, 32);
-            let (qp, sp) = (pack_panels(&q, k, n), pack_panels(&s, k / 32, n));
+            let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
             let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
             let mut qr = QuantizedRows::default();
             let mut out = vec![0f32; m * n];

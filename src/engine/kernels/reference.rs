@@ -1,9 +1,9 @@
-//! The matmul spec, in plain Rust over the panel layout: what every SIMD kernel must compute.
+//! The matmul spec, in plain Rust over the panel layouts: what every SIMD kernel must compute.
 //! Also the portable path on CPUs without a tuned kernel (the compiler vectorizes the 16-wide
 //! inner loops). Summation order per output is the SIMD kernels': k ascending; they fuse each
 //! multiply-add, this does not, so results agree to rounding, not to the bit.
 
-use super::{Epilogue, Linear, Weights, PANEL, TILE_ROWS};
+use super::{quad_index, Epilogue, Linear, Weights, PANEL, TILE_ROWS};
 #[cfg(test)]
 use super::QuantizedRows;
 
@@ -28,13 +28,12 @@ pub(super) fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: 
                     }
                 }
                 Weights::I8 { q, scales, group } => {
-                    let panel = &q[p * k * PANEL..(p + 1) * k * PANEL];
                     let sp = &scales[p * (k / group) * PANEL..(p + 1) * (k / group) * PANEL];
                     for t in 0..k {
                         let s = &sp[(t / group) * PANEL..(t / group + 1) * PANEL];
                         let mut wk = [0f32; PANEL];
                         for c in 0..PANEL {
-                            wk[c] = panel[t * PANEL + c] as f32 * s[c];
+                            wk[c] = q[quad_index(k, p, t, c)] as f32 * s[c];
                         }
                         for (i, acc) in acc.iter_mut().enumerate().take(tile) {
                             let a = x[(r + i) * k + t];
@@ -101,13 +100,12 @@ pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: 
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
     for p in 0..n / PANEL {
-        let panel = &q[p * k * PANEL..(p + 1) * k * PANEL];
         for r in 0..rows {
             for c in 0..PANEL {
                 let mut acc = 0f32;
                 for g in 0..groups {
                     let dot: i32 = (g * group..(g + 1) * group)
-                        .map(|t| qr.q[r * k + t] as i32 * panel[t * PANEL + c] as i32)
+                        .map(|t| qr.q[r * k + t] as i32 * q[quad_index(k, p, t, c)] as i32)
                         .sum();
                     let sw = scales[(p * groups + g) * PANEL + c];
                     acc = (dot as f32 * qr.scale[r * groups + g]).mul_add(sw, acc);

@@ -8,11 +8,9 @@
 //! accumulator by the row's and the column's group scales, so integers never overflow.
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes and wants each 32-bit lane to hold four
-//! consecutive k of one column. The snapshot's panels hold 16 columns per k, so four k rows
-//! (64 bytes) are transposed in-register — `vpermd` gathers each 4-column group's four rows into
-//! one 128-bit lane, `vpshufb` interleaves them within it (AVX-512F/BW only, so Cascade Lake
-//! qualifies; VBMI's single `vpermb` measured no faster) — and flipped to unsigned (`w + 128`);
-//! the extra `128 · Σ a` each group gains is subtracted by starting its
+//! consecutive k of one column: the snapshot's quad panels store them so (`pack_quad_panels`),
+//! so one 64-byte load is four k of 16 columns. The weights are flipped to unsigned (`w + 128`,
+//! one `vpxor`); the extra `128 · Σ a` each group gains is subtracted by starting its
 //! accumulator at `-128 · Σ a`, computed when the row was quantized.
 //!
 //! The result is `reference::linear_rows_q8` to the bit.
@@ -81,30 +79,6 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, ro
     }
 }
 
-/// Dword `4j + i` of the gathered step is dword `4i + j` of the panel step: k row i, columns
-/// `4j..4j + 4`, so 128-bit lane j holds the four k rows of columns `4j..4j + 4`.
-const GATHER: [i32; 16] = {
-    let mut t = [0i32; 16];
-    let mut d = 0;
-    while d < 16 {
-        t[d] = ((d % 4) * 4 + d / 4) as i32;
-        d += 1;
-    }
-    t
-};
-
-/// Within each lane, byte `4c + i` (column c, k row i) comes from byte `4i + c`.
-const INTERLEAVE: [i8; 64] = {
-    let mut t = [0i8; 64];
-    let mut b = 0;
-    while b < 64 {
-        let (lane, c, i) = (b / 16, (b % 16) / 4, b % 4);
-        t[b] = (lane * 16 + i * 4 + c) as i8 - (lane * 16) as i8;
-        b += 1;
-    }
-    t
-};
-
 /// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r0 + r`.
 #[inline(always)]
 unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
@@ -113,17 +87,13 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);
     let a = qr.q.as_ptr().add(r * k);
-    let gather = _mm512_loadu_si512(GATHER.as_ptr().cast());
-    let interleave = _mm512_loadu_si512(INTERLEAVE.as_ptr().cast());
     let flip = _mm512_set1_epi8(i8::MIN);
     let mut acc = [_mm512_setzero_ps(); R];
     for g in 0..groups {
         let row_group = |i: usize| (r + i) * groups + g;
         let mut sums: [__m512i; R] = std::array::from_fn(|i| _mm512_set1_epi32(qr.offset[row_group(i)]));
         for t in (g * group..(g + 1) * group).step_by(4) {
-            let raw = _mm512_loadu_si512(panel.add(t * PANEL).cast());
-            let rows = _mm512_permutexvar_epi32(gather, raw);
-            let w = _mm512_xor_si512(_mm512_shuffle_epi8(rows, interleave), flip);
+            let w = _mm512_xor_si512(_mm512_loadu_si512(panel.add(t * PANEL).cast()), flip);
             for (i, sum) in sums.iter_mut().enumerate() {
                 let av = _mm512_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
                 *sum = _mm512_dpbusd_epi32(*sum, w, av);

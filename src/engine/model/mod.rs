@@ -10,7 +10,7 @@
 mod embeddings;
 mod layer;
 
-use crate::engine::kernels::{Isa, Linear, Weights};
+use crate::engine::kernels::{Isa, Linear, Weights, QUAD};
 use crate::engine::snapshot::{BertConfig, DType, Layout, LinearRef, NormRef, PlanStep, Snapshot, SnapshotError, TensorId};
 
 pub use embeddings::Embeddings;
@@ -100,13 +100,14 @@ impl LinearIds {
         let wname = format!("{}.weight", r.name);
         let shape = [k as u64, n as u64];
         let dtype = snap.tensor(&wname)?.info.dtype;
-        let weight = snap.expect_id(&wname, dtype, Layout::Panels, &shape)?;
+        let layout = if dtype == DType::I8 { Layout::QuadPanels } else { Layout::Panels };
+        let weight = snap.expect_id(&wname, dtype, layout, &shape)?;
         let scale = match dtype {
             DType::F32 => None,
             DType::I8 => {
                 let group = snap.header().quantization.group_size as usize;
-                if group == 0 || !k.is_multiple_of(group) {
-                    return Err(ModelError::Plan(format!("{wname}: group size {group} does not divide {k}")));
+                if group == 0 || !k.is_multiple_of(group) || !group.is_multiple_of(QUAD) {
+                    return Err(ModelError::Plan(format!("{wname}: group size {group} does not divide {k} or is not a multiple of {QUAD}")));
                 }
                 let sname = format!("{}.weight_scale", r.name);
                 Some((snap.expect_id(&sname, DType::F32, Layout::Panels, &[(k / group) as u64, n as u64])?, group))

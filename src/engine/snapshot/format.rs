@@ -14,12 +14,14 @@
 //! tensor table. The vocabulary is a tensor (`tokenizer.vocab`, newline-separated UTF-8) so the
 //! runtime borrows it from the mapping instead of decoding 30k strings.
 //!
-//! `FORMAT_VERSION` is bumped only for structural changes; a reader rejects newer versions.
+//! `FORMAT_VERSION` is bumped only for structural changes; a reader reads its own version only.
+//! Version 2 stored int8 weights in quad panels (`Layout::QuadPanels`), where version 1 had
+//! plain panels.
 
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"SNAPEMB\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Every tensor's offset is a multiple of this, so a mapped tensor can be read with aligned loads.
 pub const ALIGNMENT: usize = 64;
 /// Magic, version, header length, header checksum, reserved.
@@ -136,6 +138,10 @@ pub enum Layout {
     /// (`PANEL_WIDTH` consecutive values per k). A group-scale tensor `[k / group, n]` uses the
     /// same panel order.
     Panels,
+    /// An int8 `[k, n]` matrix in 16-column panels whose k runs in steps of four: per panel and
+    /// four k, 64 bytes, column c's four consecutive k at bytes `4c..4c + 4`
+    /// (`kernels::pack_quad_panels`): the operand layout of `vpdpbusd`, loaded without shuffles.
+    QuadPanels,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ pub enum SnapshotError {
     },
     #[error("not a snapshembed snapshot (bad magic bytes)")]
     BadMagic,
-    #[error("snapshot format version {found} is not supported (this build reads 1..={supported}); rebuild it with model-prep")]
+    #[error("snapshot format version {found} is not supported (this build reads version {supported}); rebuild it with model-prep")]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("snapshot is truncated: {needed} bytes needed, {len} present")]
     Truncated { needed: u64, len: u64 },
@@ -214,7 +214,7 @@ fn parse_header(all: &[u8]) -> Result<(Header, usize), SnapshotError> {
     }
     let word = |i: usize| u32::from_le_bytes([all[i], all[i + 1], all[i + 2], all[i + 3]]);
     let version = word(8);
-    if version == 0 || version > FORMAT_VERSION {
+    if version != FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
     let header_len = word(12) as usize;
