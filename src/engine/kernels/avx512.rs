@@ -1,7 +1,8 @@
 //! The AVX-512 micro-kernel: up to 12 rows × 32 columns (two panels) in 24 zmm accumulators.
-//! Each step of k widens 32 weights once (int8 → i32 → f32, times the group's scales; int8 from quad panels) and
-//! issues one FMA per accumulator with its x value broadcast from memory, so the loop is
-//! FMA-bound rather than issue-bound (the AVX2 kernel spends ~2.5 instructions per FMA).
+//! Each step of k widens 32 weights once (int8 → i32 → f32, times the group's scales; int8
+//! from quad panels, one byte shuffle per k) and issues one FMA per accumulator with its x
+//! value broadcast from memory, so the loop is FMA-bound rather than issue-bound (the AVX2
+//! kernel spends ~2.5 instructions per FMA).
 //! Measured on the Zen 5 build machine: ONNX Runtime's AVX-512 f32 kernels ran a 128-token forward at ~150
 //! GFLOPS where the AVX2 kernel reached ~80. Per row, the arithmetic and its order are those of
 //! the AVX2 kernel, so both give the same bits.

@@ -7,7 +7,9 @@
 //! output column. The quad layout spared the int8-activation kernels an in-register transpose:
 //! 1.15× on AVX-VNNI and on AVX2's 7-bit kernel, 1.03× on AVX-512 VNNI, and cost the kernels
 //! that widen int8 weights one k at a time (f32 activations on AVX2, 8-bit `vpmaddwd`) ~1.12×
-//! (CPU time on 160 mixed texts, Xeon with AVX-512 VNNI, 2026-12-01). Two ways to multiply int8 weights:
+//! (CPU time on 160 mixed texts, Xeon with AVX-512 VNNI, 2026-12-01).
+//!
+//! Two ways to multiply int8 weights:
 //! - f32 activations (`reference`, `avx2`, `avx512`): the micro-kernel widens int8 to f32 in
 //!   registers and multiplies with f32 FMAs, so int8 costs accuracy only through the weights
 //!   (group-32 scales keep mean cosine ≥ 0.9998 to fp32; per-channel scales lost ~4× more).
