@@ -124,3 +124,21 @@ fn tensor_table_lies_are_caught() {
     let e = snapshot_error(open_with_header(|h| h.tensors.retain(|t| t.name != "layer.2.ffn.output.bias")));
     assert!(matches!(&e, SnapshotError::MissingTensor(n) if n == "layer.2.ffn.output.bias"), "{e}");
 }
+
+#[test]
+fn int8_weights_must_be_quad_panels_with_a_group_of_four_k() {
+    use snapembed::engine::model::ModelError;
+    use snapembed::engine::snapshot::{DType, Layout};
+    // A format-2 header that declares int8 weights in plain panels (format 1's layout).
+    let e = snapshot_error(open_with_header(|h| {
+        let t = h.tensors.iter_mut().find(|t| t.dtype == DType::I8 && t.layout == Layout::QuadPanels).unwrap();
+        t.layout = Layout::Panels;
+    }));
+    assert!(matches!(&e, SnapshotError::TensorMismatch { expected, found, .. } if expected.contains("QuadPanels") && found.contains("Panels")), "{e}");
+    // A group that divides k (384) but is no multiple of the quad's four k.
+    match open_with_header(|h| h.quantization.group_size = 6) {
+        Err(EmbedError::Model(ModelError::Plan(msg))) => assert!(msg.contains("multiple of 4"), "{msg}"),
+        Err(other) => panic!("expected a plan error, got {other}"),
+        Ok(_) => panic!("a group of 6 was accepted"),
+    }
+}
