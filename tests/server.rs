@@ -113,3 +113,45 @@ fn unknown_kernels_are_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("kernels \"neon\" are not available") && err.contains("exact"), "{err}");
 }
+
+/// What `serve` sets up for a long-running server, seen through `/memory-status`: glibc's mmap
+/// threshold, and forward-pass buffers kept only up to the pooled limit (the library keeps every
+/// one), so a long request's ~16 MB are freed when it ends. Also what the stores hold: the
+/// embedding cache's entries and the Tally record's events and bytes.
+#[test]
+fn serve_keeps_only_small_buffers_sets_the_allocator_and_reports_what_its_stores_hold() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/artifacts/corpus.idx");
+    let server = Server::start(&[("SNAPEMBED_THREADS", "1"), ("SNAPEMBED_CORPUS", corpus)]);
+    let held = |what: &str| {
+        let (s, body) = http_request(&server.addr, "GET", "/memory-status", None);
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["allocator"]["mmap_threshold_bytes"], 1 << 20, "{what}: {v}");
+        v["held"].clone()
+    };
+
+    let (s, _) = http_request(&server.addr, "POST", "/embed", Some(r#"{"inputs": "a short sentence"}"#));
+    assert_eq!(s, 200);
+    let h = held("after a short text");
+    let limit = snapembed::engine::embedder::MAX_POOLED_SCRATCH_BYTES as u64;
+    assert_eq!(h["pooled_scratch_limit_bytes"], limit, "{h}");
+    let kept = h["pooled_scratch_bytes"].as_u64().unwrap();
+    assert!(kept > 0 && kept <= limit, "a short text's buffers are kept: {h}");
+    assert_eq!((h["embed_cache_entries"].as_u64(), h["embed_cache_capacity"].as_u64()), (Some(1), Some(2000)), "{h}");
+
+    // Eight texts of 256 word pieces: one 1,024-token pass per chunk, ~16 MB of buffers.
+    let long = "the invoice for the annual plan was charged twice this month ".repeat(30);
+    let body = serde_json::json!({ "inputs": vec![long; 8] }).to_string();
+    let (s, _) = http_request(&server.addr, "POST", "/embed", Some(&body));
+    assert_eq!(s, 200);
+    let h = held("after a long request");
+    assert!(h["pooled_scratch_bytes"].as_u64().unwrap() <= limit, "a pass over the limit is freed, not kept: {h}");
+
+    let delivery = std::fs::read_to_string(crate::common::data_path("tally/support_request.json")).unwrap();
+    let (s, response) = http_request(&server.addr, "POST", "/webhook/tally", Some(&delivery));
+    assert_eq!(s, 200, "{response}");
+    let h = held("after a delivery");
+    assert_eq!(h["tally_events"], 1, "{h}");
+    assert_eq!(h["tally_response_bytes"].as_u64(), Some(response.len() as u64), "the record keeps the response's bytes: {h}");
+    assert_eq!(h["tally_max_response_bytes"].as_u64(), Some(16 << 20), "{h}");
+}

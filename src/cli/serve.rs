@@ -16,7 +16,9 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     config.validate().map_err(anyhow::Error::msg)?;
     init_logging(config.log_format);
-    snapembed::service::memory::return_large_frees_to_the_system();
+    if !snapembed::service::memory::return_large_frees_to_the_system() {
+        tracing::warn!("the allocator kept its own mmap threshold: freed large buffers may stay resident");
+    }
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     // The corpus index maps and checks its header while the snapshot maps and the tokenizer
     // builds: each takes ~3 ms, mostly waiting on the kernel and the page cache. With a

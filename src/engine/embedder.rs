@@ -229,6 +229,13 @@ impl Embedder {
         self
     }
 
+    /// Bytes of the forward-pass buffers kept for the next call, and the size over which one is
+    /// freed instead (`None`: every one is kept).
+    pub fn pooled_scratch(&self) -> (usize, Option<usize>) {
+        let kept = self.scratch.lock().unwrap_or_else(|e| e.into_inner()).iter().map(Scratch::bytes).sum();
+        (kept, (self.scratch_limit != usize::MAX).then_some(self.scratch_limit))
+    }
+
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
     }

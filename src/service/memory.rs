@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -216,6 +217,30 @@ pub struct Budget {
     pub source: &'static str,
 }
 
+/// What the service's bounded stores hold now, each beside its bound: where a server's memory
+/// goes after start, and what the cleanups can free.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Held {
+    pub embed_cache_entries: usize,
+    pub embed_cache_capacity: usize,
+    /// Forward-pass buffers kept for the next call.
+    pub pooled_scratch_bytes: usize,
+    /// A kept buffer over this is freed when its call ends (`None`: every one is kept).
+    pub pooled_scratch_limit_bytes: Option<usize>,
+    /// Tally deliveries remembered for idempotency, and the bytes of their responses.
+    pub tally_events: usize,
+    pub tally_response_bytes: usize,
+    pub tally_max_response_bytes: usize,
+}
+
+/// The allocator settings this process runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Allocator {
+    /// glibc serves blocks of at least this many bytes with `mmap` and unmaps them when freed
+    /// (`None`: its own dynamic threshold, as in a process that did not set one).
+    pub mmap_threshold_bytes: Option<u64>,
+}
+
 /// What `/memory-status` and `snapembed memory` report.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemoryStatus {
@@ -233,6 +258,9 @@ pub struct MemoryStatus {
     pub checks: u64,
     /// The last changes of level, oldest first.
     pub last_cleanups: Vec<Transition>,
+    /// The server's stores (`None` for `snapembed memory`, which has none).
+    pub held: Option<Held>,
+    pub allocator: Allocator,
 }
 
 /// Reads the process's resident set size in bytes.
@@ -363,6 +391,8 @@ impl MemoryGuard {
             thresholds: self.thresholds,
             checks: state.checks,
             last_cleanups: state.transitions.iter().cloned().collect(),
+            held: None,
+            allocator: Allocator { mmap_threshold_bytes: mmap_threshold() },
         }
     }
 }
@@ -397,16 +427,35 @@ fn malloc_trim() -> bool {
     }
 }
 
+/// The mmap threshold `serve` gives glibc: 1 MiB.
+pub const MMAP_THRESHOLD_BYTES: u64 = 1 << 20;
+
+/// The threshold this process set, 0 while it set none (glibc has no call that reads it back).
+static MMAP_THRESHOLD_SET: AtomicU64 = AtomicU64::new(0);
+
+fn mmap_threshold() -> Option<u64> {
+    Some(MMAP_THRESHOLD_SET.load(Ordering::Relaxed)).filter(|&b| b > 0)
+}
+
 /// Has glibc serve allocations of 1 MiB and more straight from the kernel (`mmap`) and return
 /// them when freed. By default its threshold follows the largest block freed so far (up to
 /// 32 MiB), after which a big request's buffers land in the heap and their pages stay with the
 /// process. Fixed here, a long input's forward-pass buffers and large bodies are unmapped when
-/// freed. A no-op on other C libraries.
-pub fn return_large_frees_to_the_system() {
+/// freed. Returns whether the allocator took it (never on other C libraries); `/memory-status`
+/// reports it.
+pub fn return_large_frees_to_the_system() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter under its own lock; valid at any time.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    {
+        // SAFETY: mallopt only sets an allocator parameter under its own lock; valid at any time.
+        let set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES as libc::c_int) } == 1;
+        if set {
+            MMAP_THRESHOLD_SET.store(MMAP_THRESHOLD_BYTES, Ordering::Relaxed);
+        }
+        set
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
     }
 }
 
@@ -474,6 +523,26 @@ pub fn render_status(s: &MemoryStatus) -> String {
     }
     if s.snapshot_mapped_bytes > 0 {
         let _ = writeln!(out, "snapshot:   {:.1} MB mapped", mb(s.snapshot_mapped_bytes));
+    }
+    if let Some(h) = s.held {
+        let _ = writeln!(out, "cache:      {} of {} embeddings", h.embed_cache_entries, h.embed_cache_capacity);
+        let limit = h.pooled_scratch_limit_bytes.map_or("none".to_owned(), |b| format!("{:.1} MB each", mb(b as u64)));
+        let _ = writeln!(out, "scratch:    {:.1} MB kept (limit {limit})", mb(h.pooled_scratch_bytes as u64));
+        let _ = writeln!(
+            out,
+            "tally:      {} events remembered, {:.1} of {:.1} MB",
+            h.tally_events,
+            mb(h.tally_response_bytes as u64),
+            mb(h.tally_max_response_bytes as u64)
+        );
+    }
+    match s.allocator.mmap_threshold_bytes {
+        Some(b) => {
+            let _ = writeln!(out, "allocator:  blocks of {:.1} MB and more mapped and unmapped", mb(b));
+        }
+        None => {
+            let _ = writeln!(out, "allocator:  glibc's own mmap threshold");
+        }
     }
     if s.last_cleanups.is_empty() {
         let _ = writeln!(out, "cleanups:   none");

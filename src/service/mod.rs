@@ -41,8 +41,9 @@ pub use error::ApiError;
 pub use score::RankRequest;
 
 use crate::service::config::{Limits, ScoreConfig};
-use crate::service::memory::{Level, MemoryGuard, Reclaim};
+use crate::service::memory::{Held, Level, MemoryGuard, Reclaim};
 use crate::service::metrics::Metrics;
+use crate::engine::cache::CacheStats;
 use crate::engine::embedder::Workers;
 use crate::Embedder;
 
@@ -122,6 +123,24 @@ impl AppState {
 
 impl AppState {
     /// What the memory guard may free: the model's cache and buffers, or nothing.
+    /// What the bounded stores hold now (`/memory-status`).
+    pub fn held(&self) -> Held {
+        let (cache, (scratch, scratch_limit)) = match &self.model {
+            Ok(m) => (m.cache_stats(), m.pooled_scratch()),
+            Err(_) => (CacheStats::default(), (0, None)),
+        };
+        let (events, bytes) = self.tally.remembered();
+        Held {
+            embed_cache_entries: cache.entries,
+            embed_cache_capacity: cache.capacity,
+            pooled_scratch_bytes: scratch,
+            pooled_scratch_limit_bytes: scratch_limit,
+            tally_events: events,
+            tally_response_bytes: bytes,
+            tally_max_response_bytes: self.tally.remembered_max_bytes(),
+        }
+    }
+
     pub fn reclaim(&self) -> &dyn Reclaim {
         match &self.model {
             Ok(m) => m.as_ref(),

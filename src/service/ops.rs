@@ -159,7 +159,8 @@ fn integer(isa: Isa) -> &'static str {
     (status = 200, description = "The memory guard's report.", body = MemoryStatus),
 ))]
 pub async fn memory_status(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.memory.status(mapped_bytes(&state), state.reclaim())))
+    let status = MemoryStatus { held: Some(state.held()), ..state.memory.status(mapped_bytes(&state), state.reclaim()) };
+    Json(json!(status))
 }
 
 /// The service, its model and its limits. Also served at `/`.

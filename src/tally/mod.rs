@@ -188,6 +188,11 @@ impl Webhook {
         self.record.usage()
     }
 
+    /// The bound on those bytes: past it, the least recent events are forgotten.
+    pub fn remembered_max_bytes(&self) -> usize {
+        self.record.max_bytes()
+    }
+
     /// Handles one delivery that arrived at `started`. `search` gets the query text and returns
     /// the matches (any serializable hit), or why there are none.
     pub async fn handle<S, Fut>(

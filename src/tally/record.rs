@@ -55,6 +55,11 @@ impl Record {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The bytes of responses kept at most.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Events remembered, and the bytes their responses take.
     pub fn usage(&self) -> (usize, usize) {
         let inner = self.lock();
