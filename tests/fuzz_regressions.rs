@@ -213,3 +213,54 @@ fn a_document_whose_vectors_are_nan_has_no_hit_and_no_panic() {
     let hits = index.search(&[vec![0.3; 8]], &params).unwrap();
     assert!(hits.iter().all(|h| h.id == "ok"), "{hits:?}");
 }
+
+/// A forged index whose sign-bit rows set the padding past the dimension count (8 dimensions
+/// use 8 bits of each row's 64-bit word). The prefilter caps every distance at the dimension
+/// count, so those chunks stay candidates; uncapped, their distances would fall in the bin of
+/// chunks a filter left out, and a search over more chunks than the prefilter's floor (20,000)
+/// would find nothing.
+#[test]
+fn sign_bits_set_in_the_padding_do_not_hide_chunks_from_the_prefilter() {
+    use snapembed::search::writer::{write, DocEntry};
+    let n = 20_500;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let vectors: Vec<Vec<f32>> = (0..n)
+        .map(|_| {
+            let v: Vec<f32> = (0..8).map(|_| next()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    let meta = serde_json::Map::new();
+    let docs: Vec<DocEntry> = ids.iter().map(|id| DocEntry { id, text: "t", metadata: &meta, spans: vec![(0, 1)] }).collect();
+    let model = idx::ModelRef { name: "t".into(), checksum: 1, dimensions: 8 };
+    let mut file = write(model, &docs, &vectors).unwrap();
+
+    let (header, data) = files::split(&file).unwrap();
+    let data_start = file.len() - data.len();
+    let (header, _): (idx::IndexHeader, _) = bincode::serde::decode_from_slice(header, files::bincode_config()).unwrap();
+    let bits = header.sections.iter().find(|s| s.name == idx::section::VECTORS_BITS).unwrap();
+    let at = data_start + bits.offset as usize;
+    for word in file[at..at + bits.nbytes as usize].chunks_exact_mut(8) {
+        let forged = u64::from_le_bytes(word.try_into().unwrap()) | !0xff;
+        word.copy_from_slice(&forged.to_le_bytes());
+    }
+    // The checksums made right again, as the index fuzz target's fix-up mode does.
+    let forged = files::index_file(&[&[1u8][..], &file].concat()).unwrap();
+    let (_dir, path) = written(&forged);
+    let index = MappedIndex::open(&path).unwrap();
+
+    let params = SearchParams { top_k: Some(3), ..SearchParams::default() };
+    for i in [0, 123, n - 1] {
+        let q = std::slice::from_ref(&vectors[i]);
+        let hits = index.search(q, &params).unwrap();
+        let exact = index.search_exhaustive(q, &params);
+        assert_eq!(exact.len(), 3);
+        assert_eq!(hits.iter().map(|h| &h.id).collect::<Vec<_>>(), exact.iter().map(|h| &h.id).collect::<Vec<_>>(), "query d{i}");
+    }
+}
