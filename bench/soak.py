@@ -139,13 +139,14 @@ async def client(session, url, mix, deadline, records):
 async def sampler(session, url, pid, start, deadline, samples):
     while time.monotonic() < deadline:
         second = round(time.monotonic() - start)
-        level = None
+        level, held = None, None
         try:
             async with session.get(url + "/memory-status") as r:
-                level = (await r.json()).get("level")
+                status = await r.json()
+                level, held = status.get("level"), status.get("held")
         except aiohttp.ClientError:
             pass
-        samples.append({"second": second, "rss_bytes": rss_bytes(pid), "level": level})
+        samples.append({"second": second, "rss_bytes": rss_bytes(pid), "level": level, "held": held})
         await asyncio.sleep(max(0.0, start + second + 1 - time.monotonic()))
 
 
@@ -196,6 +197,16 @@ async def main():
     summary["rss_at_end"] = rss_end
     summary["rss_growth_10s_to_end"] = round((rss_end - rss10) / rss10, 4) if rss10 else None
     summary["rss_max"] = max(by_second.values(), default=0)
+    # A second's reading moves by a few MB with what is in flight then (bodies, a long request's
+    # buffers); the median of five seconds around each end shows the trend without that.
+    seconds = sorted(by_second)
+    around10 = [by_second[k] for k in seconds if 8 <= k <= 12]
+    tail = [by_second[k] for k in seconds[-5:]]
+    summary["rss_median_8_12s"] = statistics.median(around10) if around10 else None
+    summary["rss_median_last_5s"] = statistics.median(tail) if tail else None
+    held_by_second = {s["second"]: s["held"] for s in samples if s.get("held")}
+    summary["held_at_10s"] = next((h for k, h in sorted(held_by_second.items()) if k >= 10), None)
+    summary["held_at_end"] = held_by_second[max(held_by_second)] if held_by_second else None
     summary["levels_seen"] = sorted({s["level"] for s in samples if s["level"]})
     summary["unexpected"] = sum(r["unexpected"] for r in summary["routes"].values())
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -210,8 +221,18 @@ async def main():
         statuses = ", ".join(f"{k}×{v}" for k, v in sorted(r["statuses"].items()))
         print(f"| {label} | {r['requests']} | {statuses} | {r['unexpected']} | {r['p50_ms']} | {r['p99_ms']} |")
     growth = summary["rss_growth_10s_to_end"]
+    growth = f"{growth * 100:+.1f} %" if growth is not None else "n/a"
     print(f"\nRSS: {mb(rss10):.1f} MB at 10 s → {mb(rss_end):.1f} MB at {last} s "
-          f"({growth * 100:+.1f} %), max {mb(summary['rss_max']):.1f} MB; memory levels seen: {', '.join(summary['levels_seen'])}\n")
+          f"({growth}), max {mb(summary['rss_max']):.1f} MB; memory levels seen: {', '.join(summary['levels_seen'])}\n")
+    a, b = summary["rss_median_8_12s"], summary["rss_median_last_5s"]
+    if a and b:
+        print(f"RSS, median of seconds 8–12 → median of the last 5: {mb(a):.1f} → {mb(b):.1f} MB ({(b / a - 1) * 100:+.1f} %)\n")
+    h0, h1 = summary["held_at_10s"], summary["held_at_end"]
+    if h0 and h1:
+        print(f"Stores at 10 s → at the end (`/memory-status` `held`): Tally record {h0['tally_events']} → {h1['tally_events']} events, "
+              f"{mb(h0['tally_response_bytes']):.1f} → {mb(h1['tally_response_bytes']):.1f} MB of responses (bound {mb(h1['tally_max_response_bytes']):.0f} MB); "
+              f"embedding cache {h0['embed_cache_entries']} → {h1['embed_cache_entries']} of {h1['embed_cache_capacity']} entries; "
+              f"forward-pass buffers kept {mb(h0['pooled_scratch_bytes']):.1f} → {mb(h1['pooled_scratch_bytes']):.1f} MB\n")
     print("RSS per second (MB): " + " ".join(f"{mb(v):.0f}" for _, v in sorted(by_second.items())) + "\n")
     for label, r in summary["routes"].items():
         if r["unexpected"]:
