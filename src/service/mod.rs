@@ -122,7 +122,6 @@ impl AppState {
 }
 
 impl AppState {
-    /// What the memory guard may free: the model's cache and buffers, or nothing.
     /// What the bounded stores hold now (`/memory-status`).
     pub fn held(&self) -> Held {
         let (cache, (scratch, scratch_limit)) = match &self.model {
@@ -141,6 +140,7 @@ impl AppState {
         }
     }
 
+    /// What the memory guard may free: the model's cache and buffers, or nothing.
     pub fn reclaim(&self) -> &dyn Reclaim {
         match &self.model {
             Ok(m) => m.as_ref(),
