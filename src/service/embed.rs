@@ -180,3 +180,34 @@ pub(super) async fn acquire_compute(state: &AppState, min: u32) -> Result<Semaph
     }
     Ok(permit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::config::Limits;
+    use crate::service::memory::MemoryGuard;
+
+    #[tokio::test]
+    async fn an_idle_server_gives_a_job_every_compute_permit_a_busy_one_what_is_free() {
+        let state = AppState::new(Err("no model".into()), Limits::default(), 3usize, MemoryGuard::new(None));
+        let alone = acquire_compute(&state, 1).await.unwrap();
+        assert_eq!(alone.num_permits(), 3, "idle: the job splits its passes over every thread");
+        drop(alone);
+
+        // Two permits held by a job still running, one free: the next job gets the one.
+        let running = state.compute.try_acquire_many(2).unwrap();
+        assert_eq!(acquire_compute(&state, 1).await.unwrap().num_permits(), 1);
+        drop(running);
+
+        // At the aggressive memory level a job asks for all of them, and waits for them.
+        let held = state.compute.try_acquire_many(1).unwrap();
+        let all = tokio::spawn({
+            let state = state.clone();
+            async move { acquire_compute(&state, 3).await.map(|p| p.num_permits()) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!all.is_finished(), "waits while a permit is held");
+        drop(held);
+        assert_eq!(all.await.unwrap().unwrap(), 3);
+    }
+}
