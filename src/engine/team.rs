@@ -26,6 +26,10 @@ const MAX_HELPERS: usize = 63;
 /// Runs `f` on every item, each on one thread, and returns when all are done. A panic in any
 /// item is re-raised here once every item has finished.
 pub fn run_each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    run_on(Team::get(), items, f)
+}
+
+fn run_on<T: Send>(team: &Team, items: &mut [T], f: impl Fn(&mut T) + Sync) {
     if items.len() <= 1 {
         items.iter_mut().for_each(f);
         return;
@@ -42,7 +46,6 @@ pub fn run_each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
     let mut local = vec![0];
     {
         let waiter = WaitOnDrop(&latch);
-        let team = Team::get();
         for i in 1..items.len() {
             match team.claim() {
                 Some(helper) => {
@@ -126,13 +129,15 @@ impl Job {
         Job { task, index, latch }
     }
 
-    fn run(self) {
+    /// Runs the item, then `done` (the helper frees itself), then counts the latch down.
+    fn run(self, done: impl FnOnce()) {
         // SAFETY: the caller of `run_each` keeps both alive until the latch reaches zero,
         // which happens only below, after the last use of `task`.
         let (task, latch) = unsafe { (&*self.task, &*self.latch) };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(self.index))) {
             latch.keep(payload);
         }
+        done();
         latch.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -165,10 +170,14 @@ impl Helper {
             match self.state.load(Ordering::Acquire) {
                 READY => {
                     let job = self.job.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    // Free before the latch counts down, so the caller's next claim finds it.
-                    self.state.store(IDLE, Ordering::Release);
-                    if let Some(job) = job {
-                        job.run();
+                    // Claimable again once its item is done, not before (a claim of a busy
+                    // helper would queue an item behind another caller's, or behind this
+                    // caller's own previous one), and before the latch counts down, so the
+                    // caller's next claim finds it free.
+                    let free = || self.state.store(IDLE, Ordering::Release);
+                    match job {
+                        Some(job) => job.run(free),
+                        None => free(),
                     }
                     idle_since = Instant::now();
                 }
@@ -187,12 +196,14 @@ impl Helper {
 
 struct Team {
     helpers: Mutex<Vec<Arc<Helper>>>,
+    /// No more helpers than this (`MAX_HELPERS` for the process's team).
+    cap: usize,
 }
 
 impl Team {
     fn get() -> &'static Team {
         static TEAM: OnceLock<Team> = OnceLock::new();
-        TEAM.get_or_init(|| Team { helpers: Mutex::new(Vec::new()) })
+        TEAM.get_or_init(|| Team { helpers: Mutex::new(Vec::new()), cap: MAX_HELPERS })
     }
 
     /// A free helper, spawning one if none is free; `None` if none can be had.
@@ -205,7 +216,7 @@ impl Team {
                 }
             }
         }
-        if helpers.len() >= MAX_HELPERS {
+        if helpers.len() >= self.cap {
             return None;
         }
         let h = Arc::new(Helper { state: AtomicU8::new(CLAIMED), job: Mutex::new(None), thread: OnceLock::new() });
@@ -277,6 +288,26 @@ mod tests {
         let mut after = vec![1, 2, 3];
         run_each(&mut after, |v| *v += 1);
         assert_eq!(after, [2, 3, 4]);
+    }
+
+    #[test]
+    fn busy_helpers_are_not_claimed_and_past_the_cap_the_caller_runs_the_rest() {
+        // A team of its own with room for two helpers. Each item holds its helper for 100 ms,
+        // far longer than handing all of them out: items 1 and 2 go to the two helpers, and
+        // `claim` finds none for 3 to 5 (as when a spawn fails), which the caller then runs
+        // after item 0, instead of queueing them behind a busy helper's item.
+        let team = Team { helpers: Mutex::default(), cap: 2 };
+        let me = std::thread::current().id();
+        let mut items: Vec<Option<std::thread::ThreadId>> = vec![None; 6];
+        run_on(&team, &mut items, |who| {
+            std::thread::sleep(Duration::from_millis(100));
+            *who = Some(std::thread::current().id());
+        });
+        assert!(items.iter().all(Option::is_some), "every item ran");
+        let here: Vec<usize> = (0..items.len()).filter(|&i| items[i] == Some(me)).collect();
+        assert_eq!(here, [0, 3, 4, 5], "items run on the caller");
+        assert_ne!(items[1], items[2], "two helpers, one item each");
+        assert_eq!(team.helpers.lock().unwrap().len(), 2);
     }
 
     #[test]
