@@ -219,7 +219,7 @@ pub struct Budget {
 
 /// What the service's bounded stores hold now, each beside its bound: where a server's memory
 /// goes after start, and what the cleanups can free.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Held {
     pub embed_cache_entries: usize,
     pub embed_cache_capacity: usize,
