@@ -229,8 +229,8 @@ async def main():
         print(f"RSS, median of seconds 8–12 → median of the last 5: {mb(a):.1f} → {mb(b):.1f} MB ({(b / a - 1) * 100:+.1f} %)\n")
     h0, h1 = summary["held_at_10s"], summary["held_at_end"]
     if h0 and h1:
-        print(f"Stores at 10 s → at the end (`/memory-status` `held`): Tally record {h0['tally_events']} → {h1['tally_events']} events, "
-              f"{mb(h0['tally_response_bytes']):.1f} → {mb(h1['tally_response_bytes']):.1f} MB of responses (bound {mb(h1['tally_max_response_bytes']):.0f} MB); "
+        print(f"Stores at 10 s → at the end (`/memory-status` `held`): Tally record {h0['tally_events']} → {h1['tally_events']} "
+              f"of {h1['tally_capacity']} events (a receipt each, not the response); "
               f"embedding cache {h0['embed_cache_entries']} → {h1['embed_cache_entries']} of {h1['embed_cache_capacity']} entries; "
               f"forward-pass buffers kept {mb(h0['pooled_scratch_bytes']):.1f} → {mb(h1['pooled_scratch_bytes']):.1f} MB\n")
     print("RSS per second (MB): " + " ".join(f"{mb(v):.0f}" for _, v in sorted(by_second.items())) + "\n")

@@ -406,16 +406,26 @@ async fn an_accepted_forward_carries_the_idempotency_key_and_the_result() {
 #[tokio::test]
 async fn a_replayed_event_gets_the_same_response_and_is_not_forwarded_again() {
     let target = Target::start(|_| (StatusCode::NO_CONTENT, Duration::ZERO)).await;
-    let s = state(forwarding(&target.url, 2000, 2));
+    let s = state_with_corpus(forwarding(&target.url, 2000, 2));
     let body = with_event_id(&fixture("support_request"), "replay-1");
     let first = post_signed(&s, &body).await;
     assert_eq!(first.status, 200, "{}", first.json);
+    assert!(!first.json["matches"].as_array().unwrap().is_empty(), "{}", first.json);
     assert!(first.headers.get("idempotent-replayed").is_none());
     let second = post_signed(&s, &body).await;
     assert_eq!(second.status, 200);
-    assert_eq!(second.raw, first.raw, "byte for byte the same response, took_ms included");
+    assert_eq!(second.raw, first.raw, "byte for byte the same response (searched again), took_ms included");
     assert_eq!(second.headers["idempotent-replayed"], "true");
     assert_eq!(target.hits(), 1, "forwarded once");
+
+    // The same eventId with other answers is not a redelivery: refused, not forwarded.
+    let changed = body.replace("\"eventType\"", "\"extra\":1,\"eventType\"");
+    assert_ne!(changed, body);
+    let r = post_signed(&s, &changed).await;
+    assert_eq!(r.status, 422, "{}", r.json);
+    assert_eq!(r.json["error_type"], "idempotency_conflict");
+    assert!(r.json["error"].as_str().unwrap().contains("replay-1"), "{}", r.json);
+    assert_eq!(target.hits(), 1);
 
     // A replay must still be signed: memory of an event is no substitute for authentication.
     let r = post(&s, &body, &[]).await;

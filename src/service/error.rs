@@ -22,6 +22,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     InvalidPayload(String),
+    /// An idempotency key (a Tally eventId) reused with another payload.
+    #[error("{0}")]
+    IdempotencyConflict(String),
     #[error("expected a JSON body with Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("unsupported content type {got}: expected {expected}")]
@@ -109,6 +112,7 @@ impl ApiError {
             },
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
+            ApiError::IdempotencyConflict(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_conflict"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),

@@ -227,10 +227,10 @@ pub struct Held {
     pub pooled_scratch_bytes: usize,
     /// A kept buffer over this is freed when its call ends (`None`: every one is kept).
     pub pooled_scratch_limit_bytes: Option<usize>,
-    /// Tally deliveries remembered for idempotency, and the bytes of their responses.
+    /// Tally deliveries remembered for idempotency (a receipt of ~100 bytes each), and the most
+    /// that are.
     pub tally_events: usize,
-    pub tally_response_bytes: usize,
-    pub tally_max_response_bytes: usize,
+    pub tally_capacity: usize,
 }
 
 /// The allocator settings this process runs with.
@@ -530,10 +530,9 @@ pub fn render_status(s: &MemoryStatus) -> String {
         let _ = writeln!(out, "scratch:    {:.1} MB kept (limit {limit})", mb(h.pooled_scratch_bytes as u64));
         let _ = writeln!(
             out,
-            "tally:      {} events remembered, {:.1} of {:.1} MB",
+            "tally:      {} of {} events remembered",
             h.tally_events,
-            mb(h.tally_response_bytes as u64),
-            mb(h.tally_max_response_bytes as u64)
+            h.tally_capacity
         );
     }
     match s.allocator.mmap_threshold_bytes {

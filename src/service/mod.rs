@@ -128,15 +128,14 @@ impl AppState {
             Ok(m) => (m.cache_stats(), m.pooled_scratch()),
             Err(_) => (CacheStats::default(), (0, None)),
         };
-        let (events, bytes) = self.tally.remembered();
+        let (events, capacity) = self.tally.remembered();
         Held {
             embed_cache_entries: cache.entries,
             embed_cache_capacity: cache.capacity,
             pooled_scratch_bytes: scratch,
             pooled_scratch_limit_bytes: scratch_limit,
             tally_events: events,
-            tally_response_bytes: bytes,
-            tally_max_response_bytes: self.tally.remembered_max_bytes(),
+            tally_capacity: capacity,
         }
     }
 

@@ -1,9 +1,9 @@
 //! `POST /webhook/tally`: hands the raw body and the `Tally-Signature` header to
 //! [`crate::tally::Webhook`] (which verifies before parsing), gives it semantic search as its
 //! search function, and maps its reply to HTTP: 200 with the result (or `ignored: true` for
-//! another event type), 401 for a missing or wrong signature, 400 for a malformed payload, and
-//! 502 (still with the full result) when forwarding failed, so Tally redelivers — see the
-//! feature module for why.
+//! another event type), 401 for a missing or wrong signature, 400 for a malformed payload, 422
+//! for an eventId reused with another payload, and 502 (still with the full result) when
+//! forwarding failed, so Tally redelivers — see the feature module for why.
 
 use std::time::Instant;
 
@@ -76,6 +76,7 @@ enum TallyReply<'a> {
         (status = 400, description = "Not a Tally webhook payload (`invalid_payload`).", body = ErrorBody),
         (status = 401, description = "Missing or wrong signature (`unauthorized`).", body = ErrorBody),
         (status = 413, description = "Body over the limit (`payload_too_large`).", body = ErrorBody),
+        (status = 422, description = "An eventId delivered before, with another payload (`idempotency_conflict`).", body = ErrorBody),
         (status = 502, description = "Searched, but forwarding failed: Tally redelivers.", body = crate::tally::Response),
         (status = 503, description = "Memory pressure (`overloaded`); see Retry-After.", body = ErrorBody),
 ))]
@@ -113,7 +114,7 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Re
                 Outcome::Delivered | Outcome::Replayed | Outcome::ForwardFailed { acknowledge: true } => StatusCode::OK,
                 Outcome::ForwardFailed { acknowledge: false } => StatusCode::BAD_GATEWAY,
             };
-            let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], Body::from(Bytes::from_owner(body))).into_response();
+            let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], Body::from(body)).into_response();
             if outcome == Outcome::Replayed {
                 resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             }
@@ -124,5 +125,6 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Re
             ApiError::Unauthorized(e.to_string()).into_response()
         }
         Err(WebhookError::Payload(e)) => ApiError::InvalidPayload(format!("not a Tally webhook payload: {e}")).into_response(),
+        Err(e @ WebhookError::Reused { .. }) => ApiError::IdempotencyConflict(e.to_string()).into_response(),
     }
 }

@@ -6,10 +6,13 @@
 //! - [`payload`]: Tally's `FORM_RESPONSE` types; errors name the JSON path of what is wrong
 //! - [`answers`]: fields → `{label: value}` with option ids resolved, and the query text
 //! - [`forward`]: POST of the enriched result with `Idempotency-Key`, timeout, bounded retries
-//! - [`record`]: eventId → response, so a redelivery gets the same answer and no second forward
+//! - [`record`]: eventId → a receipt, so a redelivery gets the same answer and no second forward
 //!
-//! One delivery: verify → parse (another event type is acknowledged and ignored) → answer from
-//! memory if this eventId was completed before → normalize → search → forward → remember.
+//! One delivery: verify → parse (another event type is acknowledged and ignored) → normalize →
+//! search → forward → remember a receipt. A redelivery of a completed eventId is normalized and
+//! searched again and answered with the receipt's forward outcome and time: the same bytes, for
+//! a corpus that has not changed, and no second forward. The same eventId with another payload
+//! is refused.
 //!
 //! A failed search (no corpus loaded, overload) does not fail the delivery: the answers are still
 //! forwarded and the response carries `search_error`. Answering 5xx would make Tally redeliver
@@ -32,11 +35,11 @@ pub mod signature;
 
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 pub use answers::{Answers, QueryFields};
 pub use forward::{ForwardConfigError, ForwardError, ForwardSettings, Forwarder};
@@ -86,6 +89,9 @@ pub enum WebhookError {
     Signature(#[from] SignatureError),
     #[error(transparent)]
     Payload(#[from] PayloadError),
+    /// A completed event's id came back with another payload: not a redelivery.
+    #[error("event {event_id} was delivered before with a different payload; a redelivery must repeat it unchanged")]
+    Reused { event_id: String },
 }
 
 /// The answer to a delivery.
@@ -94,7 +100,7 @@ pub enum Reply {
     /// Another event type: acknowledged, nothing done.
     Ignored(Ignored),
     /// A form response: the JSON to answer with.
-    Processed { body: Arc<[u8]>, outcome: Outcome },
+    Processed { body: Vec<u8>, outcome: Outcome },
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -158,7 +164,7 @@ pub struct Response<'a> {
 pub struct Webhook {
     settings: Settings,
     forwarder: Option<Forwarder>,
-    record: record::Record,
+    record: record::Record<Receipt>,
 }
 
 impl Default for Webhook {
@@ -171,30 +177,26 @@ impl Default for Webhook {
 impl Webhook {
     pub fn new(settings: Settings) -> Result<Webhook, ForwardConfigError> {
         let forwarder = settings.forward.clone().map(Forwarder::new).transpose()?;
-        Ok(Webhook { record: record::Record::new(settings.remember, record::MAX_BYTES), forwarder, settings })
+        Ok(Webhook { record: record::Record::new(settings.remember), forwarder, settings })
     }
 
     fn without_forwarding(settings: Settings) -> Webhook {
         let settings = Settings { forward: None, ..settings };
-        Webhook { record: record::Record::new(settings.remember, record::MAX_BYTES), forwarder: None, settings }
+        Webhook { record: record::Record::new(settings.remember), forwarder: None, settings }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
-    /// Events remembered and the bytes their responses take.
+    /// Events remembered, and the most that are (past it, the least recent are forgotten).
     pub fn remembered(&self) -> (usize, usize) {
         self.record.usage()
     }
 
-    /// The bound on those bytes: past it, the least recent events are forgotten.
-    pub fn remembered_max_bytes(&self) -> usize {
-        self.record.max_bytes()
-    }
-
     /// Handles one delivery that arrived at `started`. `search` gets the query text and returns
-    /// the matches (any serializable hit), or why there are none.
+    /// the matches (any serializable hit), or why there are none; a redelivery searches again
+    /// (the same matches, from a mapped corpus) but never forwards again.
     pub async fn handle<S, Fut>(
         &self,
         signature: Option<&[u8]>,
@@ -203,7 +205,7 @@ impl Webhook {
         search: S,
     ) -> Result<Reply, WebhookError>
     where
-        S: FnOnce(String) -> Fut,
+        S: Fn(String) -> Fut,
         Fut: Future<Output = Result<Vec<Value>, String>>,
     {
         if let Some(secret) = &self.settings.secret {
@@ -221,35 +223,38 @@ impl Webhook {
                 }));
             }
         };
-        let event_id = envelope.event_id.clone();
+        let digest: [u8; 32] = Sha256::digest(body).into();
         let recorded = self
             .record
-            .run(&event_id, || self.process(envelope, data, started, search))
+            .run(&envelope.event_id, || async {
+                let enriched = self.enrich(&envelope, &data, started, &search).await;
+                self.deliver(&enriched, digest, started).await
+            })
             .await;
         Ok(match recorded {
             Recorded::Fresh(body) => Reply::Processed { body, outcome: Outcome::Delivered },
-            Recorded::Replayed(body) => {
-                tracing::info!(event_id = %event_id, "tally event already delivered: answered from memory");
+            Recorded::Replayed(receipt) => {
+                if receipt.digest != digest {
+                    tracing::warn!(event_id = %envelope.event_id, "tally event redelivered with another payload: refused");
+                    return Err(WebhookError::Reused { event_id: envelope.event_id });
+                }
+                tracing::info!(event_id = %envelope.event_id, "tally event already delivered: answered again, not forwarded");
+                let enriched = self.enrich(&envelope, &data, started, &search).await;
+                let body = render(&enriched, &receipt.forwarding, receipt.took_ms);
                 Reply::Processed { body, outcome: Outcome::Replayed }
             }
             Recorded::Failed(body) => Reply::Processed {
-                body: Arc::from(body),
+                body,
                 outcome: Outcome::ForwardFailed { acknowledge: self.settings.ack_failed_forward },
             },
         })
     }
 
-    /// Normalize, search, forward. `Err` carries the response of a delivery whose forward
-    /// failed (so it is not remembered).
-    async fn process<S, Fut>(
-        &self,
-        envelope: payload::Envelope,
-        data: payload::FormResponse,
-        started: Instant,
-        search: S,
-    ) -> Result<Vec<u8>, Vec<u8>>
+    /// Normalizes the answers and searches with them. A failed search (no corpus, overload, out
+    /// of time) leaves `search_error` and no matches.
+    async fn enrich<S, Fut>(&self, envelope: &payload::Envelope, data: &payload::FormResponse, started: Instant, search: &S) -> Enriched
     where
-        S: FnOnce(String) -> Fut,
+        S: Fn(String) -> Fut,
         Fut: Future<Output = Result<Vec<Value>, String>>,
     {
         let answers = answers::normalize(&data.fields);
@@ -280,55 +285,86 @@ impl Webhook {
             }
         };
         let submission_id = data.submission_id.clone().or_else(|| data.response_id.clone()).unwrap_or_default();
-        let enriched = Enriched {
-            event_id: envelope.event_id,
-            event_type: envelope.event_type,
+        Enriched {
+            event_id: envelope.event_id.clone(),
+            event_type: envelope.event_type.clone(),
             submission_id,
-            response_id: data.response_id,
-            respondent_id: data.respondent_id,
-            form_id: data.form_id,
-            form_name: data.form_name,
-            created_at: data.created_at.or(envelope.created_at),
+            response_id: data.response_id.clone(),
+            respondent_id: data.respondent_id.clone(),
+            form_id: data.form_id.clone(),
+            form_name: data.form_name.clone(),
+            created_at: data.created_at.clone().or_else(|| envelope.created_at.clone()),
             query,
             query_truncated,
             answers,
             matches,
             search_error,
-        };
-        let forwarded = match &self.forwarder {
-            None => None,
-            Some(f) => Some(match serde_json::to_vec(&enriched) {
-                Ok(body) => f.send(&enriched.event_id, body, started + self.settings.budget).await,
-                Err(e) => Err(ForwardError::Transport { message: format!("could not serialize the result: {e}"), attempts: 0 }),
-            }),
-        };
-        let response = |forward: Option<&Result<u32, ForwardError>>| Response {
-            enriched: &enriched,
-            forwarded: matches!(forward, Some(Ok(_))),
-            forward_error: match forward {
-                Some(Err(e)) => Some(e.to_string()),
-                _ => None,
-            },
-            forward_attempts: forward.map(|r| match r {
-                Ok(n) => *n,
-                Err(e) => e.attempts(),
-            }),
-            took_ms: started.elapsed().as_secs_f64() * 1e3,
-        };
-        let body = serde_json::to_vec(&response(forwarded.as_ref()))
-            .unwrap_or_else(|e| format!(r#"{{"event_id":{:?},"error":"response not serializable: {e}"}}"#, enriched.event_id).into_bytes());
-        match forwarded {
-            Some(Err(e)) => {
-                tracing::error!(event_id = %enriched.event_id, submission_id = %enriched.submission_id, error = %e, "tally webhook: forward failed");
-                Err(body)
-            }
-            Some(Ok(attempts)) => {
-                tracing::info!(event_id = %enriched.event_id, attempts, "tally submission forwarded");
-                Ok(body)
-            }
-            None => Ok(body),
         }
     }
+
+    /// Forwards (when a target is set) and makes the response. `Ok` carries the receipt to
+    /// remember and the response; `Err` the response of a delivery whose forward failed (so it
+    /// is not remembered).
+    async fn deliver(&self, enriched: &Enriched, digest: [u8; 32], started: Instant) -> Result<(Receipt, Vec<u8>), Vec<u8>> {
+        let forwarding = match &self.forwarder {
+            None => Forwarding::default(),
+            Some(f) => {
+                let sent = match serde_json::to_vec(enriched) {
+                    Ok(body) => f.send(&enriched.event_id, body, started + self.settings.budget).await,
+                    Err(e) => Err(ForwardError::Transport { message: format!("could not serialize the result: {e}"), attempts: 0 }),
+                };
+                match sent {
+                    Ok(attempts) => {
+                        tracing::info!(event_id = %enriched.event_id, attempts, "tally submission forwarded");
+                        Forwarding { forwarded: true, error: None, attempts: Some(attempts) }
+                    }
+                    Err(e) => {
+                        tracing::error!(event_id = %enriched.event_id, submission_id = %enriched.submission_id, error = %e, "tally webhook: forward failed");
+                        Forwarding { forwarded: false, attempts: Some(e.attempts()), error: Some(e.to_string()) }
+                    }
+                }
+            }
+        };
+        let took_ms = started.elapsed().as_secs_f64() * 1e3;
+        let body = render(enriched, &forwarding, took_ms);
+        if forwarding.error.is_some() {
+            return Err(body);
+        }
+        Ok((Receipt { digest, forwarding, took_ms }, body))
+    }
+}
+
+/// What a completed delivery leaves in the record: enough to answer its redelivery with the
+/// same bytes (the rest is rebuilt from the payload), and to tell a redelivery from another
+/// payload sent under the same eventId.
+#[derive(Debug, Clone)]
+struct Receipt {
+    /// SHA-256 of the delivery's body.
+    digest: [u8; 32],
+    forwarding: Forwarding,
+    took_ms: f64,
+}
+
+/// How the forward went, as the response reports it.
+#[derive(Debug, Clone, Default)]
+struct Forwarding {
+    forwarded: bool,
+    error: Option<String>,
+    /// `None` when nothing is forwarded.
+    attempts: Option<u32>,
+}
+
+/// The response's bytes.
+fn render(enriched: &Enriched, forwarding: &Forwarding, took_ms: f64) -> Vec<u8> {
+    let response = Response {
+        enriched,
+        forwarded: forwarding.forwarded,
+        forward_error: forwarding.error.clone(),
+        forward_attempts: forwarding.attempts,
+        took_ms,
+    };
+    serde_json::to_vec(&response)
+        .unwrap_or_else(|e| format!(r#"{{"event_id":{:?},"error":"response not serializable: {e}"}}"#, enriched.event_id).into_bytes())
 }
 
 #[cfg(test)]
@@ -360,15 +396,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_replay_gets_the_same_bytes_without_searching() {
+    async fn a_replay_gets_the_same_bytes_and_another_payload_under_its_id_is_refused() {
         let w = Webhook::default();
         let Ok(Reply::Processed { body: first, .. }) = handle(&w, None, BODY).await else { panic!() };
-        let again = w
-            .handle(None, BODY.as_bytes(), Instant::now(), |_| async { panic!("a replay must not search") })
-            .await;
-        let Ok(Reply::Processed { body, outcome }) = again else { panic!() };
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let Ok(Reply::Processed { body, outcome }) = handle(&w, None, BODY).await else { panic!() };
         assert_eq!(outcome, Outcome::Replayed);
-        assert_eq!(body, first);
+        assert_eq!(body, first, "searched again, answered with the first delivery's time: the same bytes");
+        assert_eq!(w.remembered(), (1, 4096));
+
+        let other = BODY.replace("Cannot reset my password", "Something else");
+        let Err(WebhookError::Reused { event_id }) = handle(&w, None, &other).await else { panic!("another payload is not a redelivery") };
+        assert_eq!(event_id, "ev-1");
     }
 
     #[tokio::test]
