@@ -1,7 +1,7 @@
 //! Vectors against sentence-transformers: the reference goldens, batching, options.
 
 use snapembed::engine::kernels::Isa;
-use snapembed::engine::embedder::MAX_POOLED_SCRATCH_BYTES;
+use snapembed::engine::embedder::{MAX_POOLED_SCRATCH_BYTES, POOLED_CHUNK_TOKENS};
 use snapembed::{EmbedError, EmbedOptions, Embedder};
 
 use crate::common::{cosine, embedder, goldens, snapshot_path};
@@ -130,6 +130,22 @@ fn scratch_kept_between_calls_can_be_released() {
     assert!(kept > 256 * 1536 * 4, "a 256-token forward's buffers are kept: {kept} bytes");
     assert_eq!(e.release_scratch(), 0, "released once");
     assert_eq!(e.embed(&[long.as_str()]).unwrap(), first, "fresh buffers give the same bits");
+}
+
+#[test]
+fn a_servers_passes_keep_their_buffers_and_grow_them_to_what_they_need_not_twice_it() {
+    let long = "a sentence about embeddings and their many uses. ".repeat(30);
+    let short = "a sentence about embeddings and their many uses. ".repeat(15);
+    let options = EmbedOptions { chunk_tokens: POOLED_CHUNK_TOKENS, ..EmbedOptions::default() };
+    for threads in [1, 2] {
+        let e = Embedder::from_snapshot(&snapshot_path()).unwrap().with_threads(threads).with_pooled_scratch_limit(MAX_POOLED_SCRATCH_BYTES);
+        // ~400 tokens, then 512-token passes: a Vec doubling its capacity would hold 800 tokens'
+        // buffers (~12 MB), over the limit, and be freed after all.
+        e.embed_with(&[long.as_str(), short.as_str()], options).unwrap();
+        e.embed_with(&[long.as_str(); 4], options).unwrap();
+        let kept = e.release_scratch();
+        assert!(kept > 0 && kept <= MAX_POOLED_SCRATCH_BYTES * threads, "{threads} thread(s): {kept} bytes kept");
+    }
 }
 
 #[test]

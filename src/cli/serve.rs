@@ -16,8 +16,9 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     config.validate().map_err(anyhow::Error::msg)?;
     init_logging(config.log_format);
-    if !snapembed::service::memory::return_large_frees_to_the_system() {
-        tracing::warn!("the allocator kept its own mmap threshold: freed large buffers may stay resident");
+    let tuned = snapembed::service::memory::tune_allocator_for_a_server(snapembed::engine::embedder::available_cpus());
+    if tuned.mmap_threshold_bytes.is_none() || tuned.arena_max.is_none() {
+        tracing::warn!(?tuned, "the allocator kept some of its defaults: freed memory may stay resident");
     }
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     // The corpus index maps and checks its header while the snapshot maps and the tokenizer

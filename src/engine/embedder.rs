@@ -20,15 +20,21 @@ use crate::engine::tokenizer::{Encoding, Tokenizer, TokenizerError};
 /// whatever the request size, while keeping matmuls large enough to run at full speed.
 pub const MAX_CHUNK_TOKENS: usize = 1024;
 
-/// The server's limit on a scratch kept for the next call (`with_pooled_scratch_limit`): a
-/// 256-token forward's buffers (~4 MB) are kept, a 1,024-token one's (~16 MB, which only long
-/// inputs make) are freed when it ends. Kept scratches grow to the largest chunk they ran, so
-/// keeping big ones made a server's RSS climb for minutes as rarer, longer requests arrived
-/// (bench/soak.sh: +15 MB between 10 s and 60 s), and hold memory a short-text workload never
-/// needs again. The price, measured on /embed of 32 mixed texts per request (one 1,024-token
-/// pass each, one thread): ~2.5 % longer requests. Batch work (the CLI, index builds,
+/// The server's limit on a scratch kept for the next call (`with_pooled_scratch_limit`): what a
+/// [`POOLED_CHUNK_TOKENS`] pass needs (~7.9 MB, and ~0.3 MB of attention buffers per thread), so
+/// a server's passes reuse two kept scratches instead of mapping and unmapping fresh ones. A
+/// bigger pass (a caller's own `chunk_tokens`) is freed when it ends: kept, scratches grew to the
+/// largest chunk they ran, and a server's RSS climbed for minutes as rarer, longer requests
+/// arrived (bench/soak.sh: +15 MB between 10 s and 60 s). Batch work (the CLI, index builds,
 /// benchmarks) keeps every scratch by default.
-pub const MAX_POOLED_SCRATCH_BYTES: usize = 8 << 20;
+pub const MAX_POOLED_SCRATCH_BYTES: usize = 9 << 20;
+
+/// Tokens per forward pass on a server: the largest pass whose buffers fit
+/// [`MAX_POOLED_SCRATCH_BYTES`]. With 1,024-token passes, each long request mapped and freed
+/// ~16 MB, and RSS swung by 20 MB from one second to the next under bench/soak.sh (69–83 MB);
+/// at 512 it rose smoothly. /embed of 32 corpus texts on one thread took the same time either
+/// way within this host's noise (medians 722 and 740 ms over four alternating rounds).
+pub const POOLED_CHUNK_TOKENS: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {

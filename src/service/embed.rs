@@ -156,7 +156,7 @@ where
     // The memory gate (service/mod.rs) checked before this request and refuses new work in an
     // emergency; at the aggressive level: one job at a time, in small chunks.
     let (permits, chunk_tokens) = match state.memory.level() {
-        Level::Normal | Level::Standard => (1, crate::engine::embedder::MAX_CHUNK_TOKENS),
+        Level::Normal | Level::Standard => (1, crate::engine::embedder::POOLED_CHUNK_TOKENS),
         Level::Aggressive | Level::Emergency => (state.compute_permits, SMALL_CHUNK_TOKENS),
     };
     let compute = acquire_compute(state, permits).await?;

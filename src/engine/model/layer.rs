@@ -173,7 +173,9 @@ impl AttentionScratch {
     }
 }
 
+/// Zeroes a buffer at `len`, grown exactly (see `model::resize`).
 fn resize_zeroed(v: &mut Vec<f32>, len: usize) {
     v.clear();
+    v.reserve_exact(len);
     v.resize(len, 0.0);
 }

@@ -223,9 +223,12 @@ fn row_parts(m: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Sets a buffer's length; every buffer is fully written before it is read, so only growth is
-/// zeroed.
+/// zeroed. Grows to the length asked, not to twice the old capacity as `Vec` would: a pooled
+/// scratch must stay what its largest pass needs, or it overshoots the server's limit and is
+/// freed after all.
 fn resize(v: &mut Vec<f32>, len: usize) {
     v.truncate(len);
+    v.reserve_exact(len - v.len());
     v.resize(len, 0.0);
 }
 
