@@ -2,12 +2,13 @@
 //! few thousand events, so a redelivery is answered the same and is not forwarded twice.
 //!
 //! What is kept is the caller's receipt (the webhook keeps a digest of the payload and how the
-//! forward went, ~100 bytes), not the response: that is rebuilt when a redelivery comes. So the
-//! memory is bounded by the count of events alone, whatever their size. Keeping whole responses
-//! (up to 16 MiB of them) made a busy server's RSS climb for as long as they accumulated: +27 %
-//! between seconds 10 and 60 of bench/soak.sh, against +4 % without them. Only completed
-//! deliveries are kept: one whose forward failed is run again when Tally redelivers it, which is
-//! the point of redelivering.
+//! forward went: 80 bytes, a few hundred with the key and the LRU's bookkeeping), not the
+//! response, which is rebuilt when a redelivery comes. So the memory is bounded by the count of
+//! events alone, whatever their size. Keeping whole responses (up to 16 MiB of them) made a
+//! busy server's RSS climb for as long as they accumulated: +25 to +36 % between seconds 10 and
+//! 60 of bench/soak.sh, a few percent without them. Only completed deliveries are kept: one
+//! whose forward failed is run again when Tally redelivers it, which is the point of
+//! redelivering.
 //!
 //! Two deliveries of one event at once (Tally retrying while the first is still running) share
 //! one slot: the second waits for the first and takes its receipt, or runs itself if the first
