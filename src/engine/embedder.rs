@@ -31,7 +31,7 @@ pub const MAX_POOLED_SCRATCH_BYTES: usize = 9 << 20;
 
 /// Tokens per forward pass on a server: the largest pass whose buffers fit
 /// [`MAX_POOLED_SCRATCH_BYTES`]. With 1,024-token passes, each long request mapped and freed
-/// ~16 MB, and RSS swung by 20 MB from one second to the next under bench/soak.sh (69–83 MB);
+/// ~16 MB, and RSS swung between 69 and 83 MB from one second to the next under bench/soak.sh;
 /// at 512 it rose smoothly. /embed of 32 corpus texts on one thread took the same time either
 /// way within this host's noise (medians 722 and 740 ms over four alternating rounds).
 pub const POOLED_CHUNK_TOKENS: usize = 512;
