@@ -320,18 +320,17 @@ pub fn pack_panels<T: Copy>(w: &[T], k: usize, n: usize) -> Vec<T> {
 pub fn pack_quad_panels(w: &[i8], k: usize, n: usize) -> Vec<i8> {
     assert_eq!(w.len(), k * n);
     assert!(n.is_multiple_of(PANEL) && k.is_multiple_of(QUAD));
-    let mut out = Vec::with_capacity(w.len());
-    for p in 0..n / PANEL {
-        for t in (0..k).step_by(QUAD) {
-            for c in p * PANEL..(p + 1) * PANEL {
-                out.extend((t..t + QUAD).map(|t| w[t * n + c]));
-            }
+    let mut out = vec![0; w.len()];
+    for (t, row) in w.chunks_exact(n).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            out[quad_index(k, c / PANEL, t, c % PANEL)] = v;
         }
     }
     out
 }
 
-/// Where `pack_quad_panels` puts row t, column c of panel p (a panel of k rows).
+/// Where `pack_quad_panels` puts row t, column c (0..16) of panel p (a panel of k rows): the
+/// layout's one definition, which the packer and the scalar spec both read.
 #[inline(always)]
 fn quad_index(k: usize, p: usize, t: usize, c: usize) -> usize {
     p * k * PANEL + (t / QUAD) * QUAD * PANEL + c * QUAD + t % QUAD
