@@ -227,8 +227,8 @@ pub struct Held {
     pub pooled_scratch_bytes: usize,
     /// A kept buffer over this is freed when its call ends (`None`: every one is kept).
     pub pooled_scratch_limit_bytes: Option<usize>,
-    /// Tally deliveries remembered for idempotency (a receipt each, a few hundred bytes with its key), and the most
-    /// that are.
+    /// Tally deliveries remembered for idempotency (a receipt each, a few hundred bytes with its
+    /// key), and the most that are.
     pub tally_events: usize,
     pub tally_capacity: usize,
 }
