@@ -1,10 +1,12 @@
 //! model-prep: converts a sentence-transformers BERT model into one snapembed snapshot file.
 //!
-//! `source` reads the checkpoint, `plan` lays out tensors and the op plan, `quantize` does the
-//! int8 arithmetic, `verify` reports accuracy against the f32 plan. The file is written to a
+//! `source` reads the checkpoint, `plan` lays out tensors and the op plan, `calibrate` runs the
+//! f32 plan over sample texts, `quantize` does the int8 arithmetic and smoothing, `verify`
+//! reports accuracy against the f32 plan. The file is written to a
 //! temporary name beside the target and renamed into place, so a failure leaves nothing
 //! half-written.
 
+mod calibrate;
 mod graph;
 mod onnx;
 mod plan;
@@ -12,6 +14,7 @@ mod quantize;
 mod source;
 mod verify;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -22,7 +25,7 @@ use snapembed::Embedder;
 use plan::Precision;
 
 #[derive(Parser)]
-#[command(name = "model-prep", version, about)]
+#[command(name = "model-prep", version, about, args_override_self = true)]
 struct Cli {
     /// A sentence-transformers model directory (config.json, model.safetensors, tokenizer.json,
     /// sentence_bert_config.json, 1_Pooling/config.json, modules.json).
@@ -40,6 +43,13 @@ struct Cli {
     name: String,
     #[arg(long, value_enum, default_value = "int8")]
     precision: Precision,
+    /// int8: input rows sharing a weight scale, a multiple of 16 dividing the model's widths.
+    #[arg(long, default_value_t = quantize::GROUP, value_parser = parse_group)]
+    group: usize,
+    /// int8: texts (JSON Lines with a "text" field) the f32 model runs over to find each
+    /// channel's range for the smoothing.
+    #[arg(long, default_value = "artifacts/sample-corpus.jsonl")]
+    calibration: PathBuf,
     /// Skip the accuracy report (which builds the f32 plan too).
     #[arg(long)]
     no_verify: bool,
@@ -57,7 +67,19 @@ fn main() -> Result<()> {
         None => source::Weights::Safetensors,
     };
     let src = source::read_sentence_transformers(&cli.model_dir, &cli.name, weights)?;
-    let built = plan::build(&src, cli.precision)?;
+    // The f32 plan: the int8 one is calibrated on it and its accuracy reported against it. Its
+    // temporary file is deleted when `reference` drops, whatever happens.
+    let f32_plan = plan::build(&src, None)?;
+    let (built, reference) = match cli.precision {
+        Precision::F32 => (f32_plan, None),
+        Precision::Int8 => {
+            let texts = calibrate::read_texts(&cli.calibration)?;
+            let mut reference = tempfile::Builder::new().prefix("model-prep-f32-").suffix(".snap").tempfile()?;
+            reference.write_all(&f32_plan.bytes).and_then(|()| reference.flush()).context("cannot write the f32 plan")?;
+            let maxima = calibrate::input_maxima(&calibrate::reference(reference.path())?, &texts);
+            (plan::build(&src, Some(&plan::Int8 { group: cli.group, maxima, texts: texts.len() }))?, Some(reference))
+        }
+    };
     write_atomically(&cli.out, &built.bytes)?;
     let layers = built.plan.len() - 1;
     let from = cli.onnx.as_deref().unwrap_or(&cli.model_dir);
@@ -73,17 +95,8 @@ fn main() -> Result<()> {
     println!("parameters:  {:.2} M", built.params as f64 / 1e6);
     println!("precision:   {:?}", cli.precision);
     println!("size:        {:.1} MB → {:.1} MB ({})", src.source_bytes as f64 / 1e6, built.bytes.len() as f64 / 1e6, cli.out.display());
-    if !cli.no_verify && cli.precision == Precision::Int8 {
-        let reference = plan::build(&src, Precision::F32)?;
-        let tmp = tmp_path(&cli.out.with_extension("f32.snap"));
-        std::fs::write(&tmp, &reference.bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let result = (|| {
-            let q = Embedder::from_snapshot(&cli.out)?;
-            let f = Embedder::from_snapshot(&tmp)?;
-            verify::compare(&q, &f)
-        })();
-        let _ = std::fs::remove_file(&tmp);
-        let acc = result?;
+    if let Some(reference) = reference.filter(|_| !cli.no_verify) {
+        let acc = verify::compare(&Embedder::from_snapshot(&cli.out)?, &Embedder::from_snapshot(reference.path())?)?;
         println!(
             "accuracy:    cosine to the f32 plan on {} built-in sentences: mean {:.6}, min {:.6}",
             verify::SENTENCES.len(),
@@ -106,6 +119,14 @@ fn main() -> Result<()> {
     }
     println!("done in {:.1} s", t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A group the int8 kernels can run: a positive multiple of 16 (AVX-512's activation vector).
+fn parse_group(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(g) if g > 0 && g.is_multiple_of(16) => Ok(g),
+        _ => Err(format!("{s:?} is not a positive multiple of 16")),
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -1,22 +1,35 @@
 //! Turns a `SourceModel` into the snapshot: the op plan, the tensors in the layouts the runtime's
 //! kernels read (fused QKV, `[in, out]` panels, int8 groups), and the header.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use snapembed::engine::kernels::{pack_panels, pack_quad_panels};
+use snapembed::engine::model::InputMaxima;
 use snapembed::engine::snapshot::{
     DType, Header, Layout, LinearRef, ModelInfo, NormRef, PlanStep, Quantization, SnapshotWriter, TensorData,
     VOCAB_TENSOR,
 };
 
-use crate::quantize::{quantize_groups, quantize_rows, GROUP};
+use crate::quantize::{quantize_groups, quantize_rows, smoothing, SMOOTHING_ALPHA};
 use crate::source::{Array, SourceModel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {
-    /// int8 weights (group-32 scales), f32 activations: the shipped snapshot.
+    /// int8 weights (group scales), QKV and feed-forward inputs smoothed: the shipped snapshot.
     Int8,
-    /// f32 weights: the same plan unquantized, the reference for the accuracy report.
+    /// f32 weights: the same plan unquantized, the reference for the accuracy report and the
+    /// model the int8 one is calibrated on.
     F32,
+}
+
+/// How the int8 weights are made.
+pub struct Int8 {
+    /// Input rows sharing a weight scale (and the kernels' activation groups).
+    pub group: usize,
+    /// Per channel, the largest magnitudes the f32 model's QKV projections and feed-forwards
+    /// read over the calibration texts: the smoothing's inputs.
+    pub maxima: InputMaxima,
+    /// How many texts `maxima` came from, for the header's description.
+    pub texts: usize,
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -31,15 +44,21 @@ fn dims(shape: &[usize]) -> Vec<u64> {
     shape.iter().map(|&d| d as u64).collect()
 }
 
-struct Builder {
+struct Builder<'a> {
     writer: SnapshotWriter,
-    precision: Precision,
+    /// None: f32 weights.
+    int8: Option<&'a Int8>,
     params: u64,
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// A model parameter tensor.
     fn f32(&mut self, name: &str, shape: &[usize], data: &[f32]) {
         self.params += data.len() as u64;
+        self.f32_tensor(name, shape, data);
+    }
+
+    fn f32_tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) {
         self.writer.push(TensorData {
             name: name.to_owned(),
             dtype: DType::F32,
@@ -49,21 +68,38 @@ impl Builder {
         });
     }
 
-    /// A linear layer from `[in, out]` weights.
-    fn linear(&mut self, name: &str, w: &Array, bias: &[f32]) -> LinearRef {
+    /// A linear layer from `[in, out]` weights. With int8 weights and `input_max` (the
+    /// calibration's maxima of its input), the input is smoothed: each weight row is multiplied
+    /// by its factor before quantization, and the layer's input scale holds the inverses.
+    fn linear(&mut self, name: &str, w: &Array, bias: &[f32], input_max: Option<&[f32]>) -> Result<LinearRef> {
         let (k, n) = (w.shape[0], w.shape[1]);
         self.params += (w.data.len() + bias.len()) as u64;
         let weight = format!("{name}.weight");
-        match self.precision {
-            Precision::F32 => self.writer.push(TensorData {
+        let mut input_scale = None;
+        match self.int8 {
+            None => self.writer.push(TensorData {
                 name: weight,
                 dtype: DType::F32,
                 layout: Layout::Panels,
                 shape: dims(&[k, n]),
                 bytes: f32_bytes(&pack_panels(&w.data, k, n)),
             }),
-            Precision::Int8 => {
-                let (q, s) = quantize_groups(&w.data, k, n, GROUP);
+            Some(&Int8 { group, .. }) => {
+                if !k.is_multiple_of(group) {
+                    bail!("{name}: the group size {group} does not divide its {k} inputs");
+                }
+                let mut w = w.data.clone();
+                if let Some(input_max) = input_max {
+                    let factors = smoothing(input_max, &w, k, n);
+                    for (row, f) in w.chunks_exact_mut(n).zip(&factors) {
+                        row.iter_mut().for_each(|v| *v *= f);
+                    }
+                    let scale_name = format!("{name}.input_scale");
+                    let inverse: Vec<f32> = factors.iter().map(|f| 1.0 / f).collect();
+                    self.f32_tensor(&scale_name, &[k], &inverse);
+                    input_scale = Some(scale_name);
+                }
+                let (q, s) = quantize_groups(&w, k, n, group);
                 self.writer.push(TensorData {
                     name: weight,
                     dtype: DType::I8,
@@ -75,8 +111,8 @@ impl Builder {
                     name: format!("{name}.weight_scale"),
                     dtype: DType::F32,
                     layout: Layout::Panels,
-                    shape: dims(&[k / GROUP, n]),
-                    bytes: f32_bytes(&pack_panels(&s, k / GROUP, n)),
+                    shape: dims(&[k / group, n]),
+                    bytes: f32_bytes(&pack_panels(&s, k / group, n)),
                 });
             }
         }
@@ -87,7 +123,7 @@ impl Builder {
             shape: dims(&[n]),
             bytes: f32_bytes(bias),
         });
-        LinearRef { name: name.to_owned() }
+        Ok(LinearRef { name: name.to_owned(), input_scale })
     }
 
     fn norm(&mut self, src: &SourceModel, from: &str, to: &str, h: usize) -> Result<NormRef> {
@@ -106,10 +142,17 @@ pub struct Built {
     pub plan: Vec<PlanStep>,
 }
 
-pub fn build(src: &SourceModel, precision: Precision) -> Result<Built> {
+/// The snapshot of `src`: f32 weights, or with `int8` int8 ones.
+pub fn build(src: &SourceModel, int8: Option<&Int8>) -> Result<Built> {
     let c = &src.config;
     let (h, i, v) = (c.hidden_size as usize, c.intermediate_size as usize, c.vocab_size as usize);
-    let mut b = Builder { writer: SnapshotWriter::new(), precision, params: 0 };
+    let layers = c.num_hidden_layers as usize;
+    if let Some(q) = int8 {
+        if q.maxima.qkv.len() != layers || q.maxima.intermediate.len() != layers {
+            bail!("the calibration has maxima for {} layers, the model has {layers}", q.maxima.qkv.len());
+        }
+    }
+    let mut b = Builder { writer: SnapshotWriter::new(), int8, params: 0 };
     let mut plan = Vec::new();
 
     let mut vocab = String::new();
@@ -127,12 +170,12 @@ pub fn build(src: &SourceModel, precision: Precision) -> Result<Built> {
 
     // Embeddings.
     let word = src.tensor("embeddings.word_embeddings.weight", &[v, h])?;
-    let word_scale = match precision {
-        Precision::F32 => {
+    let word_scale = match int8 {
+        None => {
             b.f32("embeddings.word", &[v, h], &word.data);
             None
         }
-        Precision::Int8 => {
+        Some(_) => {
             let (q, s) = quantize_rows(&word.data, h);
             b.params += word.data.len() as u64;
             b.writer.push(TensorData {
@@ -162,7 +205,8 @@ pub fn build(src: &SourceModel, precision: Precision) -> Result<Built> {
         norm,
     });
 
-    for l in 0..c.num_hidden_layers as usize {
+    let input_max = |pick: fn(&InputMaxima) -> &Vec<Vec<f32>>, l: usize| int8.map(|q| pick(&q.maxima)[l].as_slice());
+    for l in 0..layers {
         let from = format!("encoder.layer.{l}");
         let to = format!("layer.{l}");
         let lin = |name: &str, out: usize, inp: usize| -> Result<(Array, Vec<f32>)> {
@@ -183,28 +227,32 @@ pub fn build(src: &SourceModel, precision: Precision) -> Result<Built> {
             }
         }
         let qkv_bias: Vec<f32> = [&q.1, &k.1, &vv.1].into_iter().flatten().copied().collect();
-        let qkv = b.linear(&format!("{to}.attention.qkv"), &qkv, &qkv_bias);
+        let qkv = b.linear(&format!("{to}.attention.qkv"), &qkv, &qkv_bias, input_max(|m| &m.qkv, l))?;
+        // The attention output and the feed-forward's second matmul are left unsmoothed:
+        // smoothing them did not change the simulated accuracy.
         let (w, bias) = lin("attention.output.dense", h, h)?;
-        let attention_output = b.linear(&format!("{to}.attention.output"), &w, &bias);
+        let attention_output = b.linear(&format!("{to}.attention.output"), &w, &bias, None)?;
         let attention_norm =
             b.norm(src, &format!("{from}.attention.output.LayerNorm"), &format!("{to}.attention.norm"), h)?;
         let (w, bias) = lin("intermediate.dense", i, h)?;
-        let intermediate = b.linear(&format!("{to}.ffn.intermediate"), &w, &bias);
+        let intermediate = b.linear(&format!("{to}.ffn.intermediate"), &w, &bias, input_max(|m| &m.intermediate, l))?;
         let (w, bias) = lin("output.dense", h, i)?;
-        let output = b.linear(&format!("{to}.ffn.output"), &w, &bias);
+        let output = b.linear(&format!("{to}.ffn.output"), &w, &bias, None)?;
         let output_norm = b.norm(src, &format!("{from}.output.LayerNorm"), &format!("{to}.ffn.norm"), h)?;
         plan.push(PlanStep::EncoderLayer { qkv, attention_output, attention_norm, intermediate, output, output_norm });
     }
 
-    let quantization = match precision {
-        Precision::Int8 => Quantization {
+    let quantization = match int8 {
+        Some(q) => Quantization {
             scheme: format!(
-                "int8 weights, symmetric, one f32 scale per {GROUP} input rows per output column \
-                 (word embeddings: per row); f32 activations and arithmetic"
+                "int8 weights, symmetric, one f32 scale per {} input rows per output column (word \
+                 embeddings: per row); QKV and feed-forward inputs smoothed per channel (SmoothQuant, \
+                 α {SMOOTHING_ALPHA}, powers of two, calibrated on {} texts)",
+                q.group, q.texts
             ),
-            group_size: GROUP as u32,
+            group_size: q.group as u32,
         },
-        Precision::F32 => Quantization { scheme: "none (f32 weights)".into(), group_size: 0 },
+        None => Quantization { scheme: "none (f32 weights)".into(), group_size: 0 },
     };
     let header = Header {
         model: ModelInfo {

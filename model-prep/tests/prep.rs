@@ -7,20 +7,34 @@ use std::process::Command;
 
 use serde_json::json;
 use snapembed::engine::kernels::Isa;
+use snapembed::engine::snapshot::PlanStep;
 use snapembed::Embedder;
+
+/// model-prep on a model directory, calibrated on the committed sample corpus.
+fn prep_command(dir: &Path, out: &Path, name: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_model-prep"));
+    cmd.arg("--model-dir").arg(dir).arg("--out").arg(out).arg("--name").arg(name);
+    cmd.arg("--calibration").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/sample-corpus.jsonl"));
+    cmd
+}
 
 /// Runs model-prep on a model directory (and an ONNX file, if given).
 fn prep(dir: &Path, onnx: Option<&Path>, out: &Path, name: &str) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_model-prep"));
-    cmd.arg("--model-dir").arg(dir).arg("--out").arg(out).arg("--name").arg(name);
+    let mut cmd = prep_command(dir, out, name);
     if let Some(onnx) = onnx {
         cmd.arg("--onnx").arg(onnx);
     }
     cmd.output().unwrap()
 }
 
+/// Runs model-prep on the tiny model, whose widths (32, 64) take groups of 16.
 fn model_prep(dir: &Path, out: &Path) -> std::process::Output {
-    prep(dir, None, out, "tiny-bert")
+    model_prep_with(dir, out, &[])
+}
+
+/// The same with more arguments (a later one overrides).
+fn model_prep_with(dir: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    prep_command(dir, out, "tiny-bert").args(["--group", "16"]).args(args).output().unwrap()
 }
 
 /// An edit of the tiny model: replace text in its config.json (which must contain it).
@@ -143,6 +157,48 @@ fn fails_with(edit: impl FnOnce(&Path), message: &str) {
     assert!(!out.exists(), "nothing is written on failure");
     let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "no temporary file is left behind: {names:?}");
+}
+
+#[test]
+fn the_qkv_and_feed_forward_inputs_are_smoothed_by_powers_of_two() {
+    let (tmp, dir) = tiny();
+    let out = tmp.path().join("tiny.snap");
+    let o = model_prep(&dir, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = Embedder::from_snapshot(&out).unwrap();
+    let header = e.header();
+    assert_eq!(header.quantization.group_size, 16);
+    assert!(header.quantization.scheme.contains("calibrated on 300 texts"), "{}", header.quantization.scheme);
+    let mut factors = Vec::new();
+    for step in &header.plan {
+        let PlanStep::EncoderLayer { qkv, attention_output, intermediate, output, .. } = step else { continue };
+        assert_eq!((attention_output.input_scale.as_ref(), output.input_scale.as_ref()), (None, None));
+        for linear in [qkv, intermediate] {
+            let name = linear.input_scale.as_ref().expect("smoothed");
+            factors.extend_from_slice(e.snapshot().f32_data(e.snapshot().tensor_id(name).unwrap()));
+        }
+    }
+    assert_eq!(factors.len(), 2 * 2 * H, "two layers, two smoothed inputs each");
+    assert!(factors.iter().all(|f| *f > 0.0 && f.log2().fract() == 0.0), "powers of two: {factors:?}");
+    assert!(factors.iter().any(|f| *f != 1.0), "some channel is rescaled: {factors:?}");
+}
+
+#[test]
+fn missing_calibration_texts_are_named_and_nothing_is_written() {
+    let (tmp, dir) = tiny();
+    let out = tmp.path().join("out.snap");
+    let o = model_prep_with(&dir, &out, &["--calibration", "/nonexistent/texts.jsonl"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/nonexistent/texts.jsonl"), "{err}");
+    assert!(!out.exists());
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"text\": \"fine\"}\n{\"title\": \"no text\"}\n").unwrap();
+    let err = String::from_utf8_lossy(&model_prep_with(&dir, &out, &["--calibration", bad.to_str().unwrap()]).stderr).into_owned();
+    assert!(err.contains("line 2: no \"text\" string"), "{err}");
+    let err = String::from_utf8_lossy(&model_prep_with(&dir, &out, &["--group", "24"]).stderr).into_owned();
+    assert!(err.contains("not a positive multiple of 16"), "{err}");
+    assert!(!out.exists());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::engine::cache::{CacheKey, CacheStats, Cached, EmbedCache};
 use crate::engine::chunk::{chunk_spans, ChunkSpan, DEFAULT_OVERLAP};
 use crate::engine::kernels::Isa;
-use crate::engine::model::{Bert, ModelError, Scratch};
+use crate::engine::model::{Bert, InputMaxima, ModelError, Scratch};
 use crate::engine::pooling;
 use crate::engine::snapshot::{Header, Snapshot, SnapshotError, VOCAB_TENSOR};
 use crate::engine::tokenizer::{Encoding, Tokenizer, TokenizerError};
@@ -413,6 +413,20 @@ impl Embedder {
         });
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().flat_map(|(_, v)| v).collect()
+    }
+
+    /// Runs the model over `texts` (each cut at the token limit) on one thread, recording per
+    /// channel the largest magnitude each layer's QKV projection and feed-forward read:
+    /// model-prep's calibration, on the f32 snapshot.
+    pub fn input_maxima(&self, texts: &[&str]) -> InputMaxima {
+        let mut maxima = InputMaxima::default();
+        let mut scratch = Scratch::default();
+        let encodings: Vec<Encoding> = texts.iter().map(|text| self.tokenizer.encode(text)).collect();
+        for enc in encodings.chunks(32) {
+            let seqs: Vec<&[u32]> = enc.iter().map(|e| e.ids.as_slice()).collect();
+            self.model.record_input_maxima(&self.snapshot, self.isa, &seqs, &mut scratch, &mut maxima);
+        }
+        maxima
     }
 
     /// Frees the scratch buffers kept from earlier calls (the API does so under memory

@@ -229,9 +229,15 @@ mod tests {
 
     #[test]
     fn the_quantization_says_what_the_kernels_do() {
-        let scheme = "int8 weights, symmetric, one f32 scale per 32 input rows per output column (word embeddings: per row); f32 activations and arithmetic";
-        let q = quantization(scheme, Isa::Portable);
-        assert!(q.starts_with("int8 weights, symmetric") && q.ends_with("; f32 activations and arithmetic (portable kernels)"), "{q}");
+        // A snapshot of format 2 described its activations; one of format 3 does not.
+        let old = "int8 weights, symmetric, one f32 scale per 32 input rows per output column (word embeddings: per row); f32 activations and arithmetic";
+        let scheme = "int8 weights, symmetric, one f32 scale per 64 input rows per output column (word embeddings: per row); QKV and feed-forward inputs smoothed per channel (SmoothQuant, α 0.8, powers of two, calibrated on 300 texts)";
+        for s in [old, scheme] {
+            let q = quantization(s, Isa::Portable);
+            assert!(q.starts_with("int8 weights, symmetric") && q.ends_with("; f32 activations and arithmetic (portable kernels)"), "{q}");
+            assert_eq!(q.matches("activations").count(), 1, "{q}");
+        }
+        assert!(quantization(scheme, Isa::Portable).contains("; QKV and feed-forward inputs smoothed per channel"));
         assert_eq!(activations(Isa::Portable, 32), "f32");
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let q = quantization(scheme, isa);

@@ -1,16 +1,16 @@
 //! The AVX2 int8 kernel: int8 weights × int8 activations on CPUs without VNNI (AWS Lambda's
 //! x86_64 hosts hide AVX-512 and AVX-VNNI), and the AVX2 quantizer the AVX-VNNI kernel shares.
 //!
-//! Activations are quantized exactly as for VNNI (per row and group of 32, 8 bits,
+//! Activations are quantized exactly as for VNNI (per row and group, 8 bits,
 //! `reference::quantize_rows`), so this kernel gives the VNNI spec's bits, `linear_rows_q8`.
 //! Both operands are widened to int16 and multiplied with `vpmaddwd` (pairs of k → int32):
 //! exact at 8 bits. The alternative, `vpmaddubsw` on u8 × s8 pairs, saturates int16 unless the
 //! activations have 7 bits: that is `Isa::Avx2Int7` (`avxvnni::linear_rows_7bit`, quantized
 //! here with 63 levels), faster and the default on AVX2, at half the activation resolution.
-//! Measured on the goldens (2026-12-01, `tests/parity.rs`), cosine to sentence-transformers,
-//! mean / min: 8 bits 0.99962 / 0.99920 (mixed) and 0.99953 / 0.99828 (test20); symmetric 7
-//! bits 0.99928 / 0.99856 and 0.99901 / 0.99556. An asymmetric 7-bit scheme (zero point per
-//! group) was not tried.
+//! Measured on the goldens (`tests/parity.rs`, groups of 64 with smoothed inputs, 2026-12-01),
+//! cosine to sentence-transformers, mean / min: 8 bits 0.99968 / 0.99919 (mixed) and 0.99964 /
+//! 0.99898 (test20); symmetric 7 bits 0.99935 / 0.99895 and 0.99919 / 0.99664. An asymmetric
+//! 7-bit scheme (zero point per group) was not tried.
 //!
 //! The quad panels hold each column's four k in one 32-bit lane; sign-extended to int16 (once
 //! per step, shared by all rows of the tile), they are two `vpmaddwd` lanes, k (0, 1) and (2, 3),

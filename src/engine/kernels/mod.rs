@@ -14,12 +14,15 @@
 //!   registers and multiplies with f32 FMAs, so int8 costs accuracy only through the weights
 //!   (group-32 scales keep mean cosine ≥ 0.9998 to fp32; per-channel scales lost ~4× more).
 //! - int8 activations (`vnni` on AVX-512 VNNI, `avxvnni` on AVX-VNNI, `avx2_int8` on plain
-//!   AVX2): each row is quantized per group of 32 values and multiplied with `vpdpbusd` (four
-//!   times the multiply-adds of an FMA per instruction) or, without VNNI, `vpmaddwd`. Measured
-//!   on all-MiniLM-L6-v2: mean cosine 0.9996 / min 0.998 to sentence-transformers, where a single
-//!   scale per row (min 0.9877) or SmoothQuant-style rescaling (min 0.991–0.993) fell under 0.995.
-//!   Plain AVX2's default is 7-bit activations (`Isa::Avx2Int7`, `vpmaddubsw` in the `avxvnni`
-//!   design): mean 0.9990–0.9993, min 0.9956–0.9986, for ~1.2–1.3× the 8-bit kernel's matmul
+//!   AVX2): each row is quantized per group of the weights' group (64 in the shipped snapshot)
+//!   and multiplied with `vpdpbusd` (four times the multiply-adds of an FMA per instruction) or,
+//!   without VNNI, `vpmaddwd`; each group's integer sums are rescaled once. Groups of 64 keep
+//!   accuracy because model-prep smooths the inputs of the QKV and feed-forward matmuls
+//!   (`LinearRef::input_scale`): on the goldens, mean cosine 0.9996–0.9997 / min 0.9990 to
+//!   sentence-transformers (groups of 32 without smoothing: 0.9995–0.9996 / 0.9983; one scale
+//!   per row: min 0.9877). Plain AVX2's default is 7-bit activations (`Isa::Avx2Int7`,
+//!   `vpmaddubsw` in the `avxvnni` design): mean 0.9992–0.9994, min 0.9966–0.9989 (at 32
+//!   without smoothing 0.9990–0.9993 / 0.9956–0.9986), for ~1.2–1.3× the 8-bit kernel's matmul
 //!   speed (~1.05–1.1× on a whole batch: Zen 3, 2026-12-01).
 //!
 //! `reference` is the spec and the portable path; the best kernel the CPU has is chosen once at

@@ -41,9 +41,14 @@ impl EncoderLayer {
     /// the bits do not depend on the split.
     pub(super) fn forward(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], s: &mut Scratch, parts: &[Range<usize>]) {
         let h = d.hidden;
-        let qkv = self.qkv.bind(snap);
-        let mut projections: Vec<_> = split(&s.x, h, parts).zip(split_mut(&mut s.qkv, 3 * h, parts)).collect();
-        team::run_each(&mut projections, |(x, out)| qkv.forward(isa, x, x.len() / h, Epilogue::None, out));
+        let (qkv, qkv_scale) = (self.qkv.bind(snap), self.qkv.input_scale(snap));
+        // `ctx` is free until attention fills it: it holds the scaled input, if there is one.
+        let mut projections: Vec<_> =
+            split(&s.x, h, parts).zip(split_mut(&mut s.qkv, 3 * h, parts)).zip(split_mut(&mut s.ctx, h, parts)).collect();
+        team::run_each(&mut projections, |((x, out), ctx)| {
+            let x = scaled_input(qkv_scale, x, ctx);
+            qkv.forward(isa, x, x.len() / h, Epilogue::None, out)
+        });
         s.attention.resize_with(parts.len(), AttentionScratch::default);
         let mut rest: Vec<Part> = parts
             .iter()
@@ -63,11 +68,39 @@ impl EncoderLayer {
     fn rest(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], p: &mut Part) {
         let m = p.rows.len();
         attention(isa, d, seqs, qkv, p.rows.clone(), p.ctx, p.attention);
+        scale_in_place(self.attention_output.input_scale(snap), p.ctx);
         self.attention_output.bind(snap).forward(isa, p.ctx, m, Epilogue::Residual(p.x), p.h);
         self.attention_norm.apply(snap, p.h, d.eps);
-        self.intermediate.bind(snap).forward(isa, p.h, m, Epilogue::Gelu, p.ffn);
+        // `h` is the residual of the feed-forward: a scaled input goes to `ctx`, free again.
+        let input = scaled_input(self.intermediate.input_scale(snap), p.h, p.ctx);
+        self.intermediate.bind(snap).forward(isa, input, m, Epilogue::Gelu, p.ffn);
+        scale_in_place(self.output.input_scale(snap), p.ffn);
         self.output.bind(snap).forward(isa, p.ffn, m, Epilogue::Residual(p.h), p.x);
         self.output_norm.apply(snap, p.x, d.eps);
+    }
+}
+
+/// A linear layer's input: `x` itself, or with an input scale (model-prep's smoothing) `x ⊙
+/// scale` row by row, written to `buf` (as long as `x` or longer) because `x` is still needed as
+/// it is. Every kernel then reads the same scaled values, so their specs are unchanged.
+fn scaled_input<'a>(scale: Option<&[f32]>, x: &'a [f32], buf: &'a mut [f32]) -> &'a [f32] {
+    let Some(scale) = scale else { return x };
+    let buf = &mut buf[..x.len()];
+    for (dst, src) in buf.chunks_exact_mut(scale.len()).zip(x.chunks_exact(scale.len())) {
+        for ((d, &v), &s) in dst.iter_mut().zip(src).zip(scale) {
+            *d = v * s;
+        }
+    }
+    buf
+}
+
+/// `x ⊙ scale` row by row, in place, for an input that is needed no further.
+fn scale_in_place(scale: Option<&[f32]>, x: &mut [f32]) {
+    let Some(scale) = scale else { return };
+    for row in x.chunks_exact_mut(scale.len()) {
+        for (v, &s) in row.iter_mut().zip(scale) {
+            *v *= s;
+        }
     }
 }
 

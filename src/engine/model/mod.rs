@@ -91,6 +91,8 @@ pub(crate) struct LinearIds {
     /// Present for int8 weights.
     scale: Option<(TensorId, usize)>,
     bias: TensorId,
+    /// `[k]` factors the input is multiplied by first (`LinearRef::input_scale`).
+    input_scale: Option<TensorId>,
     k: usize,
     n: usize,
 }
@@ -115,7 +117,14 @@ impl LinearIds {
             DType::U8 => return Err(ModelError::Plan(format!("{wname}: u8 weights are not supported"))),
         };
         let bias = snap.expect_id(&format!("{}.bias", r.name), DType::F32, Layout::RowMajor, &[n as u64])?;
-        Ok(LinearIds { weight, scale, bias, k, n })
+        let input_scale =
+            r.input_scale.as_deref().map(|name| snap.expect_id(name, DType::F32, Layout::RowMajor, &[k as u64])).transpose()?;
+        Ok(LinearIds { weight, scale, bias, input_scale, k, n })
+    }
+
+    /// The factors the layer's input is multiplied by before `bind`'s matmul, if any.
+    pub fn input_scale<'s>(&self, snap: &'s Snapshot) -> Option<&'s [f32]> {
+        self.input_scale.map(|id| snap.f32_data(id))
     }
 
     pub fn bind<'s>(&self, snap: &'s Snapshot) -> Linear<'s> {
@@ -196,6 +205,19 @@ impl Bert {
     /// share of the rows of at least `MIN_PART_ROWS`. The last hidden state is left in
     /// `scratch.x`, `[total tokens, hidden]`, the same bits whatever `threads` is.
     pub fn forward(&self, snap: &Snapshot, isa: Isa, seqs: &[&[u32]], scratch: &mut Scratch, threads: usize) {
+        self.run(snap, isa, seqs, scratch, threads, None);
+    }
+
+    /// `forward` on one thread that also folds into `maxima`, per channel, the largest
+    /// magnitude each layer's QKV projection and feed-forward read.
+    pub fn record_input_maxima(&self, snap: &Snapshot, isa: Isa, seqs: &[&[u32]], scratch: &mut Scratch, maxima: &mut InputMaxima) {
+        let (layers, h) = (self.layers.len(), self.dims.hidden);
+        maxima.qkv.resize_with(layers, || vec![0.0; h]);
+        maxima.intermediate.resize_with(layers, || vec![0.0; h]);
+        self.run(snap, isa, seqs, scratch, 1, Some(maxima));
+    }
+
+    fn run(&self, snap: &Snapshot, isa: Isa, seqs: &[&[u32]], scratch: &mut Scratch, threads: usize, mut maxima: Option<&mut InputMaxima>) {
         let m: usize = seqs.iter().map(|s| s.len()).sum();
         let d = &self.dims;
         resize(&mut scratch.x, m * d.hidden);
@@ -205,8 +227,35 @@ impl Bert {
         resize(&mut scratch.ffn, m * d.intermediate);
         self.embeddings.forward(snap, d, seqs, &mut scratch.x);
         let parts = row_parts(m, threads);
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
+            if let Some(maxima) = maxima.as_deref_mut() {
+                fold_max(&mut maxima.qkv[l], &scratch.x);
+            }
             layer.forward(snap, isa, d, seqs, scratch, &parts);
+            // The feed-forward's input, the attention block's LayerNorm output, is left in `h`.
+            if let Some(maxima) = maxima.as_deref_mut() {
+                fold_max(&mut maxima.intermediate[l], &scratch.h);
+            }
+        }
+    }
+}
+
+/// Per channel, the largest magnitude each encoder layer's QKV projection and feed-forward
+/// read over the texts run (`Bert::record_input_maxima`): model-prep's calibration, from which
+/// it computes the layers' input scales (`LinearRef::input_scale`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputMaxima {
+    /// `[layers][hidden]`: the QKV projection's input, the layer's input.
+    pub qkv: Vec<Vec<f32>>,
+    /// `[layers][hidden]`: the feed-forward's input, the attention block's LayerNorm output.
+    pub intermediate: Vec<Vec<f32>>,
+}
+
+/// `max[c] = max(max[c], |row[c]|)` over every row of `rows`.
+fn fold_max(max: &mut [f32], rows: &[f32]) {
+    for row in rows.chunks_exact(max.len()) {
+        for (m, v) in max.iter_mut().zip(row) {
+            *m = m.max(v.abs());
         }
     }
 }

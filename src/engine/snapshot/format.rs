@@ -16,12 +16,13 @@
 //!
 //! `FORMAT_VERSION` is bumped only for structural changes; a reader reads its own version only.
 //! Version 2 stored int8 weights in quad panels (`Layout::QuadPanels`), where version 1 had
-//! plain panels.
+//! plain panels. Version 3 gave a linear layer an optional input scale (`LinearRef`), the
+//! per-channel smoothing that lets int8 activations share a scale over larger groups.
 
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"SNAPEMB\0";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Every tensor's offset is a multiple of this, so a mapped tensor can be read with aligned loads.
 pub const ALIGNMENT: usize = 64;
 /// Magic, version, header length, header checksum, reserved.
@@ -161,11 +162,16 @@ impl TensorInfo {
     }
 }
 
-/// A fully connected layer `y = x · W + b`, `W` stored `[in, out]` in `Layout::Panels`.
-/// Tensors: `{name}.weight`, `{name}.bias`, and for int8 weights `{name}.weight_scale`.
+/// A fully connected layer `y = (x ⊙ input_scale) · W + b`, `W` stored `[in, out]` in
+/// `Layout::Panels` (f32) or `Layout::QuadPanels` (int8). Tensors: `{name}.weight`,
+/// `{name}.bias`, for int8 weights `{name}.weight_scale`, and with an input scale
+/// `{name}.input_scale`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearRef {
     pub name: String,
+    /// `[in]` f32 factors, powers of two, the layer's input is multiplied by before the matmul:
+    /// SmoothQuant's smoothing, whose inverse model-prep multiplied into the weights' rows.
+    pub input_scale: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
