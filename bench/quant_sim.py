@@ -137,10 +137,18 @@ class QMiniLM(MiniLM):
                 for kind, names in groups.items():
                     if kind not in cfg.get("alpha_kinds", groups):
                         continue
-                    xmax = np.asarray(cfg["stats"][f"{l}.{kind}"], dtype=np.float64)
+                    if cfg.get("xmax") == "layernorm":
+                        # Data-free: the input's LayerNorm, |beta| + 3 |gamma| per channel.
+                        ln = (("embeddings.LayerNorm" if l == 0 else f"encoder.layer.{l - 1}.output.LayerNorm")
+                              if kind == "qkv" else p + "attention.output.LayerNorm")
+                        xmax = (np.abs(self.w[ln + ".bias"]) + 3 * np.abs(self.w[ln + ".weight"])).astype(np.float64)
+                    else:
+                        xmax = np.asarray(cfg["stats"][f"{l}.{kind}"], dtype=np.float64)
                     wmax = np.max([np.abs(self.w[nm + ".weight"]).max(1) for nm in names], axis=0).astype(np.float64)
                     s = xmax ** a / np.maximum(wmax, 1e-30) ** (1 - a)
                     s = np.where((xmax > 0) & (wmax > 0), s, 1.0)
+                    if cfg.get("pow2"):  # as model-prep: a power of two, exponent in -16..16
+                        s = 2.0 ** np.clip(np.round(np.log2(s)), -16, 16)
                     s = np.clip(s, 1e-5, 1e5)
                     for nm in names:
                         self.smooth[nm] = s.astype(F32)
@@ -168,6 +176,9 @@ class QMiniLM(MiniLM):
         else:
             if name in self.smooth:
                 X2 = (X2 / self.smooth[name]).astype(F32)
+            if self.cfg["levels"] is None:  # f32 activations (`--kernels exact`)
+                out = (X2.astype(np.float64) @ self.qcache[name]).astype(F32)
+                return out.reshape(*x.shape[:-1], W.shape[1]) + self.w[name + ".bias"]
             ag = self.cfg["agroup"]
             if isinstance(ag, dict):
                 ag = ag[linear_kind(name)]
@@ -232,6 +243,14 @@ for a in (0.65, 0.8):
     reg(f"SQ{a}_A7g128_Wg128", levels=63, agroup=128, wgroup=128, alpha=a)
     reg(f"SQfold{a}_A7g64_Wg64", levels=63, agroup=64, wgroup=64, alpha=a, alpha_kinds=("qkv", "attn_out", "ffn_up"))
     reg(f"SQfold{a}_A7g128_Wg128", levels=63, agroup=128, wgroup=128, alpha=a, alpha_kinds=("qkv", "attn_out", "ffn_up"))
+# Snapshot format 3 (model-prep): QKV and FFN-up smoothed, powers of two; and the data-free try.
+QF = ("qkv", "ffn_up")
+for g in (64, 128):
+    reg(f"SQqf0.8_A7g{g}_Wg{g}", levels=63, agroup=g, wgroup=g, alpha=0.8, alpha_kinds=QF)
+    reg(f"SQqf0.8p2_A7g{g}_Wg{g}", levels=63, agroup=g, wgroup=g, alpha=0.8, alpha_kinds=QF, pow2=True)
+    reg(f"SQqf0.8p2_F32_Wg{g}", levels=None, agroup=g, wgroup=g, alpha=0.8, alpha_kinds=QF, pow2=True)
+    reg(f"F32_Wg{g}", levels=None, agroup=g, wgroup=g)
+reg("SQln0.8p2_A7g128_Wg128", levels=63, agroup=128, wgroup=128, alpha=0.8, alpha_kinds=QF, pow2=True, xmax="layernorm")
 KINDS = ("qkv", "attn_out", "ffn_up", "ffn_down")
 for kd in KINDS:  # ablation: one-scale-per-row 7-bit on ONE Linear kind, per-group-32 elsewhere
     reg(f"A7row_only_{kd}", levels=63, agroup={k: (None if k == kd else 32) for k in KINDS}, wgroup=32)
