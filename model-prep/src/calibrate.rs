@@ -3,8 +3,10 @@
 //! and feed-forward read (`quantize::smoothing` turns them into factors).
 //!
 //! The f32 pass runs on the best f32-activation kernels the CPU has, which give the same bits
-//! on every CPU with AVX2 (tested in `kernels`), and the factors are powers of two, so the
-//! snapshot is the same wherever model-prep runs on such a CPU.
+//! on every CPU with AVX2 (`kernels`' tests check the matmuls with their GELU; the rest is
+//! plain Rust float code, built for x86-64-v3 everywhere), and the factors are powers of two,
+//! which a last-bit difference in a maximum almost never moves. model-prep's test rebuilds the
+//! committed snapshot byte for byte.
 
 use std::path::Path;
 
