@@ -184,7 +184,7 @@ fn the_qkv_and_feed_forward_inputs_are_smoothed_by_powers_of_two() {
 }
 
 #[test]
-fn missing_calibration_texts_are_named_and_nothing_is_written() {
+fn bad_calibration_texts_and_groups_are_named_and_nothing_is_written() {
     let (tmp, dir) = tiny();
     let out = tmp.path().join("out.snap");
     let o = model_prep_with(&dir, &out, &["--calibration", "/nonexistent/texts.jsonl"]);
@@ -198,6 +198,8 @@ fn missing_calibration_texts_are_named_and_nothing_is_written() {
     assert!(err.contains("line 2: no \"text\" string"), "{err}");
     let err = String::from_utf8_lossy(&model_prep_with(&dir, &out, &["--group", "24"]).stderr).into_owned();
     assert!(err.contains("not a positive multiple of 16"), "{err}");
+    let err = String::from_utf8_lossy(&model_prep_with(&dir, &out, &["--group", "48"]).stderr).into_owned();
+    assert!(err.contains("the group size 48 does not divide its 32 inputs"), "{err}");
     assert!(!out.exists());
 }
 
