@@ -13,12 +13,12 @@ use super::{Epilogue, Linear, Weights, PANEL, QUAD, TILE_ROWS};
 /// # Safety
 /// The CPU must support AVX2 and FMA; `Linear::forward` has checked every slice's length.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+pub(super) unsafe fn linear_rows(lin: &Linear, x: &[f32], rows: usize, epi: Epilogue, out: &mut [f32]) {
     let (k, n) = (lin.k, lin.n);
     for p in 0..n / PANEL {
-        let mut r = r0;
-        while r < r0 + rows {
-            let tile = TILE_ROWS.min(r0 + rows - r);
+        let mut r = 0;
+        while r < rows {
+            let tile = TILE_ROWS.min(rows - r);
             let a = x.as_ptr().add(r * k);
             let acc = match tile {
                 6 => tile_acc::<6>(lin, p, a),

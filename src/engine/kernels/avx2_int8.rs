@@ -25,20 +25,20 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL, QUAD};
 /// fit the 16 ymm registers at 2 rows; 3 and 4 measured alike, spills and all.
 const TILE: usize = 4;
 
-/// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`), in
+/// Quantizes the first `rows` rows of `x` into `qr` (see `reference::quantize_rows`), in
 /// `-levels..=levels`: int8 with offsets for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also
 /// int16 for `vpmaddwd`.
 ///
 /// # Safety
 /// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group: usize, levels: f32, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group);
     if WIDE {
         qr.wide.resize(rows * k, 0);
     }
     let groups = k / group;
-    let src = x[r0 * k..(r0 + rows) * k].as_ptr();
+    let src = x[..rows * k].as_ptr();
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
     for r in 0..rows {
         for g in 0..groups {
@@ -72,31 +72,31 @@ pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group:
     }
 }
 
-/// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
+/// `out = epilogue(x · W + b)` for the first `rows` rows, from their quantized form `qr`.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `Linear::forward` has checked every slice's length and
 /// that the weights are int8 with an even group; `qr` comes from `quantize_rows` above.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
     for p in 0..lin.n / PANEL {
         let mut r = 0;
         while r < rows {
             let tile = TILE.min(rows - r);
             match tile {
-                4 => tile_at::<4>(lin, qr, p, r, r0, epi, out),
-                3 => tile_at::<3>(lin, qr, p, r, r0, epi, out),
-                2 => tile_at::<2>(lin, qr, p, r, r0, epi, out),
-                _ => tile_at::<1>(lin, qr, p, r, r0, epi, out),
+                4 => tile_at::<4>(lin, qr, p, r, epi, out),
+                3 => tile_at::<3>(lin, qr, p, r, epi, out),
+                2 => tile_at::<2>(lin, qr, p, r, epi, out),
+                _ => tile_at::<1>(lin, qr, p, r, epi, out),
             }
             r += tile;
         }
     }
 }
 
-/// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r0 + r`.
+/// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r`.
 #[inline(always)]
-unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, epi: Epilogue, out: &mut [f32]) {
     let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
@@ -125,7 +125,7 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
         });
         scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
     }
-    store(lin, &acc, p, r0 + r, n, epi, out);
+    store(lin, &acc, p, r, n, epi, out);
 }
 
 /// `acc += (sum · row scale) · column scale`, in the spec's order, for group `g` of rows `r..`

@@ -14,14 +14,14 @@ use super::{Epilogue, Linear, Weights, PANEL, QUAD};
 /// # Safety
 /// The CPU must support AVX-512F and BW; `Linear::forward` has checked every slice's length.
 #[target_feature(enable = "avx512f,avx512bw")]
-pub(super) unsafe fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+pub(super) unsafe fn linear_rows(lin: &Linear, x: &[f32], rows: usize, epi: Epilogue, out: &mut [f32]) {
     let panels = lin.n / PANEL;
     let mut p = 0;
     while p < panels {
         let pair = p + 1 < panels;
-        let mut r = r0;
-        while r < r0 + rows {
-            let left = r0 + rows - r;
+        let mut r = 0;
+        while r < rows {
+            let left = rows - r;
             let tile = match left {
                 12.. => 12,
                 8..=11 => 8,

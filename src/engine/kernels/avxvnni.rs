@@ -26,15 +26,15 @@ const MADDUBS: u8 = 1;
 #[cfg(test)]
 const EMULATED: u8 = 2;
 
-/// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
+/// `out = epilogue(x · W + b)` for the first `rows` rows, from their quantized form `qr`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and AVX-VNNI; `Linear::forward` has checked every slice's
 /// length and that the weights are int8 with a group that is a multiple of 4; `qr` comes from
 /// `avx2_int8::quantize_rows`.
 #[target_feature(enable = "avx2,fma,avxvnni")]
-pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
-    tiles::<VNNI>(lin, qr, r0, rows, epi, out)
+pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<VNNI>(lin, qr, rows, epi, out)
 }
 
 /// `linear_rows` on AVX2 alone, for activations quantized to 7 bits (levels 63): `vpmaddubsw`
@@ -43,8 +43,8 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, ro
 /// # Safety
 /// As `linear_rows`, with AVX2 and FMA only, and `qr` quantized with `LEVELS_7`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn linear_rows_7bit(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
-    tiles::<MADDUBS>(lin, qr, r0, rows, epi, out)
+pub(super) unsafe fn linear_rows_7bit(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<MADDUBS>(lin, qr, rows, epi, out)
 }
 
 /// `linear_rows` with `vpdpbusd` emulated in AVX2, so CPUs without AVX-VNNI (and QEMU, which
@@ -54,23 +54,23 @@ pub(super) unsafe fn linear_rows_7bit(lin: &Linear, qr: &QuantizedRows, r0: usiz
 /// As `linear_rows`, with AVX2 and FMA only.
 #[cfg(test)]
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn linear_rows_emulated(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
-    tiles::<EMULATED>(lin, qr, r0, rows, epi, out)
+pub(super) unsafe fn linear_rows_emulated(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
+    tiles::<EMULATED>(lin, qr, rows, epi, out)
 }
 
 #[inline(always)]
-unsafe fn tiles<const MODE: u8>(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+unsafe fn tiles<const MODE: u8>(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
     for p in 0..lin.n / PANEL {
         let mut r = 0;
         while r < rows {
             let tile = TILE.min(rows - r);
             match tile {
-                6 => tile_at::<6, MODE>(lin, qr, p, r, r0, epi, out),
-                5 => tile_at::<5, MODE>(lin, qr, p, r, r0, epi, out),
-                4 => tile_at::<4, MODE>(lin, qr, p, r, r0, epi, out),
-                3 => tile_at::<3, MODE>(lin, qr, p, r, r0, epi, out),
-                2 => tile_at::<2, MODE>(lin, qr, p, r, r0, epi, out),
-                _ => tile_at::<1, MODE>(lin, qr, p, r, r0, epi, out),
+                6 => tile_at::<6, MODE>(lin, qr, p, r, epi, out),
+                5 => tile_at::<5, MODE>(lin, qr, p, r, epi, out),
+                4 => tile_at::<4, MODE>(lin, qr, p, r, epi, out),
+                3 => tile_at::<3, MODE>(lin, qr, p, r, epi, out),
+                2 => tile_at::<2, MODE>(lin, qr, p, r, epi, out),
+                _ => tile_at::<1, MODE>(lin, qr, p, r, epi, out),
             }
             r += tile;
         }
@@ -96,7 +96,7 @@ unsafe fn dot<const MODE: u8>(sum: __m256i, u: __m256i, s: __m256i, ones: __m256
 }
 
 #[inline(always)]
-unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, epi: Epilogue, out: &mut [f32]) {
     let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
@@ -119,7 +119,7 @@ unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRo
         }
         scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
     }
-    store(lin, &acc, p, r0 + r, n, epi, out);
+    store(lin, &acc, p, r, n, epi, out);
 }
 
 #[cfg(test)]
@@ -142,13 +142,13 @@ mod tests {
             let res = noise(54, m * n, 1.0);
             let (q, s, _) = quantize(&w, k, n, 32);
             let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
             let mut qr = QuantizedRows::default();
             let mut out = vec![0f32; m * n];
             // SAFETY: AVX2 and FMA were detected (`Avx2Int8` is available); shapes are consistent.
             unsafe {
-                avx2_int8::quantize_rows::<false>(&x, k, 32, 127.0, 0, m, &mut qr);
-                super::linear_rows_emulated(&lin, &qr, 0, m, Epilogue::Residual(&res), &mut out);
+                avx2_int8::quantize_rows::<false>(&x, k, 32, 127.0, m, &mut qr);
+                super::linear_rows_emulated(&lin, &qr, m, Epilogue::Residual(&res), &mut out);
             }
             assert_eq!(out, q8_spec(Isa::AvxVnni, &lin, &x, m, Epilogue::Residual(&res)), "m{m} k{k} n{n}");
         }

@@ -84,13 +84,17 @@ fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail.iter().map(|&x| f(x)).sum::<f32>()
 }
 
-/// Softmax of one row, in place.
-pub fn softmax(isa: Isa, xs: &mut [f32]) {
-    wide!(isa, softmax_body(xs))
+/// Softmax of the first `len` values of `xs`, in place. The rest of `xs` is padding, set to 0:
+/// the exps run over it at -∞ so that a row padded to whole vectors has no scalar tail, and it
+/// is left out of the normalizing multiply, whose results there would be denormal (each a
+/// microcode assist on Intel cores).
+pub fn softmax(isa: Isa, xs: &mut [f32], len: usize) {
+    wide!(isa, softmax_body(xs, len))
 }
 
 #[inline(always)]
-fn softmax_body(xs: &mut [f32]) {
+fn softmax_body(xs: &mut [f32], len: usize) {
+    xs[len..].fill(f32::NEG_INFINITY);
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = xs.chunks_exact(LANES);
     let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -115,9 +119,11 @@ fn softmax_body(xs: &mut [f32]) {
         total += *x;
     }
     let inv = 1.0 / (sums.iter().sum::<f32>() + total);
-    for x in xs {
+    let (row, padding) = xs.split_at_mut(len);
+    for x in row {
         *x *= inv;
     }
+    padding.fill(0.0);
 }
 
 /// LayerNorm over each `gamma.len()`-wide row of `xs`, in place.
@@ -165,8 +171,9 @@ mod tests {
         for (a, b) in g.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
-        let mut s = [1.0f32, 2.0, 3.0];
-        softmax(Isa::Portable, &mut s);
+        let mut s = [1.0f32, 2.0, 3.0, 7.0, 7.0];
+        softmax(Isa::Portable, &mut s, 3);
+        assert_eq!(s[3..], [0.0, 0.0]);
         let e: Vec<f64> = [1f64, 2., 3.].iter().map(|v| v.exp()).collect();
         let z: f64 = e.iter().sum();
         for (a, b) in s.iter().zip(&e) {

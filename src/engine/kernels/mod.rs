@@ -62,11 +62,14 @@ pub enum Weights<'a> {
     I8 { q: &'a [i8], scales: &'a [f32], group: usize },
 }
 
-/// A fully connected layer's parameters, borrowed from the snapshot.
+/// A fully connected layer's parameters, borrowed from the snapshot:
+/// `y = (x ⊙ input_scale) · W + b`.
 #[derive(Clone, Copy)]
 pub struct Linear<'a> {
     pub weights: Weights<'a>,
     pub bias: &'a [f32],
+    /// `[k]` factors every row of x is multiplied by first (model-prep's smoothing), if any.
+    pub input_scale: Option<&'a [f32]>,
     pub k: usize,
     pub n: usize,
 }
@@ -230,6 +233,8 @@ impl QuantizedRows {
 thread_local! {
     /// One buffer per thread, grown to the largest row block it has quantized.
     static QUANTIZED: RefCell<QuantizedRows> = RefCell::default();
+    /// One buffer per thread for a row block times the input scale.
+    static SCALED: RefCell<Vec<f32>> = RefCell::default();
 }
 
 impl Linear<'_> {
@@ -251,69 +256,101 @@ impl Linear<'_> {
             assert!(r.len() >= m * self.n);
         }
         // Row blocks keep a block of x in L2 while every panel streams past it once; a multiple
-        // of 12 rows suits both micro-kernels' tiles.
-        let block = (64 * 1024 / (self.k * 4)).clamp(1, 64).div_ceil(12) * 12;
+        // of 12 rows suits both micro-kernels' tiles. With an input scale, the block is scaled
+        // into a small per-thread buffer (still in cache when the kernel reads it) rather than
+        // the whole input into another activation-sized one.
+        let (k, n) = (self.k, self.n);
+        let block = (64 * 1024 / (k * 4)).clamp(1, 64).div_ceil(12) * 12;
         let mut r0 = 0;
         while r0 < m {
             let rows = block.min(m - r0);
-            match isa {
-                Isa::Portable => reference::linear_rows(self, x, r0, rows, epilogue, out),
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Isa::Avx2Fma` is only constructed after detecting AVX2 and FMA, and the
-                // shape assertions above bound every pointer the kernel forms.
-                Isa::Avx2Fma => unsafe { avx2::linear_rows(self, x, r0, rows, epilogue, out) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above, with AVX-512F and BW detected.
-                Isa::Avx512 => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni => match self.weights {
-                    // SAFETY: `Isa::Avx512Vnni` is only constructed after detecting AVX-512F/BW
-                    // and VNNI; the group divides k (asserted) and is a multiple of 16.
-                    Weights::I8 { group, .. } if group.is_multiple_of(16) => QUANTIZED.with_borrow_mut(|qr| unsafe {
-                        vnni::quantize_rows(x, self.k, group, r0, rows, qr);
-                        vnni::linear_rows(self, qr, r0, rows, epilogue, out);
-                    }),
-                    // SAFETY: AVX-512F and BW are implied by `Isa::Avx512Vnni`.
-                    _ => unsafe { avx512::linear_rows(self, x, r0, rows, epilogue, out) },
-                },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Int8 | Isa::AvxVnni | Isa::Avx2Int7 => match self.weights {
-                    // SAFETY: all three are only constructed after detecting AVX2 and FMA,
-                    // `AvxVnni` also AVX-VNNI; the group divides k (asserted) and is a multiple
-                    // of 8 (the quantizer's vector), hence of 4 (`vpdpbusd`) and 2 (`vpmaddwd`).
-                    Weights::I8 { group, .. } if group.is_multiple_of(8) => QUANTIZED.with_borrow_mut(|qr| unsafe {
-                        let levels = isa.activation_levels();
-                        match isa {
-                            Isa::AvxVnni => {
-                                avx2_int8::quantize_rows::<false>(x, self.k, group, levels, r0, rows, qr);
-                                avxvnni::linear_rows(self, qr, r0, rows, epilogue, out);
-                            }
-                            Isa::Avx2Int7 => {
-                                avx2_int8::quantize_rows::<false>(x, self.k, group, levels, r0, rows, qr);
-                                avxvnni::linear_rows_7bit(self, qr, r0, rows, epilogue, out);
-                            }
-                            _ => {
-                                avx2_int8::quantize_rows::<true>(x, self.k, group, levels, r0, rows, qr);
-                                avx2_int8::linear_rows(self, qr, r0, rows, epilogue, out);
-                            }
+            let x = &x[r0 * k..(r0 + rows) * k];
+            let out = &mut out[r0 * n..(r0 + rows) * n];
+            let epilogue = match epilogue {
+                Epilogue::Residual(r) => Epilogue::Residual(&r[r0 * n..(r0 + rows) * n]),
+                other => other,
+            };
+            match self.input_scale {
+                None => self.block(isa, x, rows, epilogue, out),
+                Some(scale) => SCALED.with_borrow_mut(|buf| {
+                    buf.resize(x.len(), 0.0);
+                    for (dst, src) in buf.chunks_exact_mut(k).zip(x.chunks_exact(k)) {
+                        for ((d, &v), &s) in dst.iter_mut().zip(src).zip(scale) {
+                            *d = v * s;
                         }
-                    }),
-                    // SAFETY: AVX2 and FMA are implied by both variants.
-                    _ => unsafe { avx2::linear_rows(self, x, r0, rows, epilogue, out) },
-                },
+                    }
+                    self.block(isa, buf, rows, epilogue, out)
+                }),
             }
             if let Epilogue::Gelu = epilogue {
-                math::gelu(isa, &mut out[r0 * self.n..(r0 + rows) * self.n]);
+                math::gelu(isa, out);
             }
             r0 += rows;
+        }
+    }
+
+    /// One row block, `out[rows, n] = x[rows, k] · W + b (+ residual)`, by `isa`'s kernel.
+    /// `forward` has checked the shapes and cut x, out and any residual to exactly `rows` rows.
+    fn block(&self, isa: Isa, x: &[f32], rows: usize, epilogue: Epilogue, out: &mut [f32]) {
+        match isa {
+            Isa::Portable => reference::linear_rows(self, x, rows, epilogue, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::Avx2Fma` is only constructed after detecting AVX2 and FMA, and
+            // `forward`'s shape assertions and cuts bound every pointer the kernel forms.
+            Isa::Avx2Fma => unsafe { avx2::linear_rows(self, x, rows, epilogue, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, with AVX-512F and BW detected.
+            Isa::Avx512 => unsafe { avx512::linear_rows(self, x, rows, epilogue, out) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => match self.weights {
+                // SAFETY: `Isa::Avx512Vnni` is only constructed after detecting AVX-512F/BW
+                // and VNNI; the group divides k (asserted) and is a multiple of 16.
+                Weights::I8 { group, .. } if group.is_multiple_of(16) => QUANTIZED.with_borrow_mut(|qr| unsafe {
+                    vnni::quantize_rows(x, self.k, group, rows, qr);
+                    vnni::linear_rows(self, qr, rows, epilogue, out);
+                }),
+                // SAFETY: AVX-512F and BW are implied by `Isa::Avx512Vnni`.
+                _ => unsafe { avx512::linear_rows(self, x, rows, epilogue, out) },
+            },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Int8 | Isa::AvxVnni | Isa::Avx2Int7 => match self.weights {
+                // SAFETY: all three are only constructed after detecting AVX2 and FMA,
+                // `AvxVnni` also AVX-VNNI; the group divides k (asserted) and is a multiple
+                // of 8 (the quantizer's vector), hence of 4 (`vpdpbusd`) and 2 (`vpmaddwd`).
+                Weights::I8 { group, .. } if group.is_multiple_of(8) => QUANTIZED.with_borrow_mut(|qr| unsafe {
+                    let levels = isa.activation_levels();
+                    match isa {
+                        Isa::AvxVnni => {
+                            avx2_int8::quantize_rows::<false>(x, self.k, group, levels, rows, qr);
+                            avxvnni::linear_rows(self, qr, rows, epilogue, out);
+                        }
+                        Isa::Avx2Int7 => {
+                            avx2_int8::quantize_rows::<false>(x, self.k, group, levels, rows, qr);
+                            avxvnni::linear_rows_7bit(self, qr, rows, epilogue, out);
+                        }
+                        _ => {
+                            avx2_int8::quantize_rows::<true>(x, self.k, group, levels, rows, qr);
+                            avx2_int8::linear_rows(self, qr, rows, epilogue, out);
+                        }
+                    }
+                }),
+                // SAFETY: AVX2 and FMA are implied by both variants.
+                _ => unsafe { avx2::linear_rows(self, x, rows, epilogue, out) },
+            },
         }
     }
 }
 
 /// Packs a row-major `[k, n]` matrix into panel layout (used by model-prep and tests).
 pub fn pack_panels<T: Copy>(w: &[T], k: usize, n: usize) -> Vec<T> {
+    assert_eq!(w.len(), k * n);
+    assert!(n.is_multiple_of(PANEL));
     let mut out = Vec::with_capacity(w.len());
-    pack_panels_into(w, k, n, &mut out);
+    for p in 0..n / PANEL {
+        for row in 0..k {
+            out.extend_from_slice(&w[row * n + p * PANEL..row * n + (p + 1) * PANEL]);
+        }
+    }
     out
 }
 
@@ -337,18 +374,6 @@ pub fn pack_quad_panels(w: &[i8], k: usize, n: usize) -> Vec<i8> {
 #[inline(always)]
 fn quad_index(k: usize, p: usize, t: usize, c: usize) -> usize {
     p * k * PANEL + (t / QUAD) * QUAD * PANEL + c * QUAD + t % QUAD
-}
-
-/// `pack_panels` into a reused buffer (attention packs K and V per head).
-pub fn pack_panels_into<T: Copy>(w: &[T], k: usize, n: usize, out: &mut Vec<T>) {
-    assert_eq!(w.len(), k * n);
-    assert!(n.is_multiple_of(PANEL));
-    out.clear();
-    for p in 0..n / PANEL {
-        for row in 0..k {
-            out.extend_from_slice(&w[row * n + p * PANEL..row * n + (p + 1) * PANEL]);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -410,7 +435,7 @@ mod tests {
         let tol = |want: f64| 1e-4 * (1.0 + want.abs());
 
         let packed = pack_panels(&w, k, n);
-        let lin = Linear { weights: Weights::F32(&packed), bias: &b, k, n };
+        let lin = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, k, n };
         let mut out = vec![0f32; m * n];
         lin.forward(isa, &x, m, Epilogue::Residual(&res), &mut out);
         let want = naive(&x, &w, &b, m, k, n);
@@ -422,7 +447,7 @@ mod tests {
         let group = 32;
         let (q, s, deq) = quantize(&w, k, n, group);
         let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / group, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group }, bias: &b, k, n };
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group }, bias: &b, input_scale: None, k, n };
         lin.forward(isa, &x, m, Epilogue::None, &mut out);
         if isa.quantizes_activations() {
             // A different definition, checked against the f64 one in its own test.
@@ -454,7 +479,7 @@ mod tests {
         let (q, s, _) = quantize(&w, k, n, 32);
         let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
         let b = noise(13, n, 0.1);
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
         let simd: Vec<Isa> =
             Isa::available().into_iter().filter(|&i| i != Isa::Portable && !i.quantizes_activations()).collect();
         let outs: Vec<Vec<f32>> = simd
@@ -480,8 +505,8 @@ mod tests {
         let (q, s, _) = quantize(&w, k, n, 32);
         let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
         let b = noise(9, n, 0.1);
-        let f32_weights = Linear { weights: Weights::F32(&packed), bias: &b, k, n };
-        let i8_weights = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        let f32_weights = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, k, n };
+        let i8_weights = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
         for (isa, lin) in Isa::available().into_iter().flat_map(|isa| [(isa, f32_weights), (isa, i8_weights)]) {
             let mut all = vec![0f32; 13 * n];
             lin.forward(isa, &x, 13, Epilogue::Gelu, &mut all);
@@ -493,14 +518,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_input_scale_gives_the_bits_of_the_input_scaled_first() {
+        // 100 rows at k 384 span three row blocks of 48; the residual and GELU epilogues must
+        // follow each block's rows.
+        let (m, k, n) = (100, 384, 32);
+        let x = noise(31, m * k, 1.0);
+        let scale: Vec<f32> = (0..k).map(|c| [0.25f32, 0.5, 1.0, 2.0, 16.0][c % 5]).collect();
+        let scaled: Vec<f32> = x.chunks_exact(k).flat_map(|row| row.iter().zip(&scale).map(|(v, s)| v * s)).collect();
+        let w = noise(32, k * n, 0.2);
+        let packed = pack_panels(&w, k, n);
+        let (q, s, _) = quantize(&w, k, n, 64);
+        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 64, n));
+        let b = noise(33, n, 0.1);
+        let res = noise(34, m * n, 1.0);
+        for weights in [Weights::F32(&packed), Weights::I8 { q: &qp, scales: &sp, group: 64 }] {
+            let plain = Linear { weights, bias: &b, input_scale: None, k, n };
+            let with_scale = Linear { input_scale: Some(&scale), ..plain };
+            for isa in Isa::available() {
+                for epi in [Epilogue::Residual(&res), Epilogue::Gelu] {
+                    let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
+                    plain.forward(isa, &scaled, m, epi, &mut want);
+                    with_scale.forward(isa, &x, m, epi, &mut got);
+                    assert_eq!(got, want, "{isa:?}");
+                }
+            }
+        }
+    }
+
     /// The int8-activation kernels' definition: rows quantized to `isa`'s levels, then
     /// multiplied, by the spec (`reference`).
     pub(super) fn q8_spec(isa: Isa, lin: &Linear, x: &[f32], m: usize, epi: Epilogue) -> Vec<f32> {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
-        reference::quantize_rows(x, lin.k, group, isa.activation_levels(), 0, m, &mut qr);
-        reference::linear_rows_q8(lin, &qr, 0, m, epi, &mut out);
+        reference::quantize_rows(x, lin.k, group, isa.activation_levels(), m, &mut qr);
+        reference::linear_rows_q8(lin, &qr, m, epi, &mut out);
         out
     }
 
@@ -516,7 +569,7 @@ mod tests {
         let b = noise(23, n, 0.1);
         let (q, s, deq) = quantize(&w, k, n, 32);
         let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
         let got = q8_spec(Isa::Portable, &lin, &x, m, Epilogue::None);
         let want = naive(&x, &deq, &b, m, k, n);
         for i in 0..m {
@@ -563,7 +616,7 @@ mod tests {
                 let res = noise(34, m * n, 1.0);
                 let (q, s, _) = quantize(&w, k, n, 32);
                 let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-                let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+                let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
                 for epi in [Epilogue::None, Epilogue::Residual(&res)] {
                     let mut out = vec![0f32; m * n];
                     lin.forward(isa, &x, m, epi, &mut out);
@@ -588,7 +641,7 @@ mod tests {
         let s = vec![0.01f32; k / 32 * n];
         let b = vec![0f32; n];
         let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, k, n };
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let mut out = vec![0f32; m * n];
             lin.forward(isa, &x, m, Epilogue::None, &mut out);
@@ -607,7 +660,7 @@ mod tests {
             let b = noise(43, n, 0.1);
             let (q, s, _) = quantize(&w, k, n, 4);
             let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 4, n));
-            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 4 }, bias: &b, k, n };
+            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 4 }, bias: &b, input_scale: None, k, n };
             let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
             lin.forward(isa, &x, m, Epilogue::None, &mut got);
             lin.forward(Isa::Avx2Fma, &x, m, Epilogue::None, &mut want);
@@ -626,7 +679,7 @@ mod tests {
         let b = noise(43, n, 0.1);
         let (q, s, _) = quantize(&w, k, n, 8);
         let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 8, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 8 }, bias: &b, k, n };
+        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 8 }, bias: &b, input_scale: None, k, n };
         let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
         lin.forward(isa, &x, m, Epilogue::None, &mut got);
         lin.forward(Isa::Avx512, &x, m, Epilogue::None, &mut want);

@@ -7,12 +7,12 @@ use super::{quad_index, Epilogue, Linear, Weights, PANEL, TILE_ROWS};
 #[cfg(test)]
 use super::QuantizedRows;
 
-pub(super) fn linear_rows(lin: &Linear, x: &[f32], r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+pub(super) fn linear_rows(lin: &Linear, x: &[f32], rows: usize, epi: Epilogue, out: &mut [f32]) {
     let (k, n) = (lin.k, lin.n);
     for p in 0..n / PANEL {
-        let mut r = r0;
-        while r < r0 + rows {
-            let tile = TILE_ROWS.min(r0 + rows - r);
+        let mut r = 0;
+        while r < rows {
+            let tile = TILE_ROWS.min(rows - r);
             let mut acc = [[0f32; PANEL]; TILE_ROWS];
             match lin.weights {
                 Weights::F32(w) => {
@@ -71,15 +71,15 @@ pub(super) fn group_scale(amax: f32, levels: f32) -> (f32, f32) {
 }
 
 #[cfg(test)]
-/// Quantizes rows `r0..r0 + rows` of `x` to int8 in `-levels..=levels`, one scale per row and
+/// Quantizes the first `rows` rows of `x` to int8 in `-levels..=levels`, one scale per row and
 /// group of k (the spec of `vnni::quantize_rows` and `avx2_int8::quantize_rows`).
-pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group);
     let groups = k / group;
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
-            let src = &x[r0 * k + at..r0 * k + at + group];
+            let src = &x[at..at + group];
             let (scale, inv) = group_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())), levels);
             let mut sum = 0i32;
             for (q, v) in qr.q[at..at + group].iter_mut().zip(src) {
@@ -95,7 +95,7 @@ pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, r0: 
 #[cfg(test)]
 /// int8 weights × quantized rows (the spec of `vnni::linear_rows`): per group, the exact
 /// integer dot product, scaled by the row's and the column's group scales into an f32 sum.
-pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
     let Weights::I8 { q, scales, group } = lin.weights else { panic!("linear_rows_q8 needs int8 weights") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
@@ -110,7 +110,7 @@ pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: 
                     let sw = scales[(p * groups + g) * PANEL + c];
                     acc = (dot as f32 * qr.scale[r * groups + g]).mul_add(sw, acc);
                 }
-                let at = (r0 + r) * n + p * PANEL + c;
+                let at = r * n + p * PANEL + c;
                 let mut v = acc + lin.bias[p * PANEL + c];
                 if let Epilogue::Residual(res) = epi {
                     v += res[at];

@@ -19,15 +19,15 @@ use std::arch::x86_64::*;
 
 use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 
-/// Quantizes rows `r0..r0 + rows` of `x` into `qr` (see `reference::quantize_rows`).
+/// Quantizes the first `rows` rows of `x` into `qr` (see `reference::quantize_rows`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F/BW and VNNI; `group` must be a multiple of 16 dividing `k`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group);
     let groups = k / group;
-    let src = x[r0 * k..(r0 + rows) * k].as_ptr();
+    let src = x[..rows * k].as_ptr();
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
@@ -50,13 +50,13 @@ pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, r0: usize,
     }
 }
 
-/// `out = epilogue(x · W + b)` for rows `r0..r0 + rows`, from their quantized form `qr`.
+/// `out = epilogue(x · W + b)` for the first `rows` rows, from their quantized form `qr`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F/BW and VNNI; `Linear::forward` has checked every slice's length
 /// and that the weights are int8 with a group that is a multiple of 4.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, rows: usize, epi: Epilogue, out: &mut [f32]) {
+pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
     for p in 0..lin.n / PANEL {
         let mut r = 0;
         while r < rows {
@@ -68,20 +68,20 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, r0: usize, ro
                 _ => 1,
             };
             match tile {
-                12 => tile_at::<12>(lin, qr, p, r, r0, epi, out),
-                8 => tile_at::<8>(lin, qr, p, r, r0, epi, out),
-                4 => tile_at::<4>(lin, qr, p, r, r0, epi, out),
-                2 => tile_at::<2>(lin, qr, p, r, r0, epi, out),
-                _ => tile_at::<1>(lin, qr, p, r, r0, epi, out),
+                12 => tile_at::<12>(lin, qr, p, r, epi, out),
+                8 => tile_at::<8>(lin, qr, p, r, epi, out),
+                4 => tile_at::<4>(lin, qr, p, r, epi, out),
+                2 => tile_at::<2>(lin, qr, p, r, epi, out),
+                _ => tile_at::<1>(lin, qr, p, r, epi, out),
             }
             r += tile;
         }
     }
 }
 
-/// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r0 + r`.
+/// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r`.
 #[inline(always)]
-unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, r0: usize, epi: Epilogue, out: &mut [f32]) {
+unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, epi: Epilogue, out: &mut [f32]) {
     let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
@@ -108,7 +108,7 @@ unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r:
     let col = p * PANEL;
     let bias = _mm512_loadu_ps(lin.bias.as_ptr().add(col));
     for (i, acc) in acc.iter().enumerate() {
-        let at = (r0 + r + i) * n + col;
+        let at = (r + i) * n + col;
         let mut v = _mm512_add_ps(*acc, bias);
         if let Epilogue::Residual(res) = epi {
             v = _mm512_add_ps(v, _mm512_loadu_ps(res.as_ptr().add(at)));

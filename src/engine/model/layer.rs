@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
-use super::{Dims, LinearIds, ModelError, Norm, Scratch};
-use crate::engine::kernels::{math, pack_panels_into, Epilogue, Isa, Linear, Weights, PANEL};
+use super::{resize, Dims, LinearIds, ModelError, Norm, Scratch};
+use crate::engine::kernels::{math, Epilogue, Isa, Linear, Weights, PANEL};
 use crate::engine::snapshot::{PlanStep, Snapshot};
 use crate::engine::team;
 
@@ -41,14 +41,9 @@ impl EncoderLayer {
     /// the bits do not depend on the split.
     pub(super) fn forward(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], s: &mut Scratch, parts: &[Range<usize>]) {
         let h = d.hidden;
-        let (qkv, qkv_scale) = (self.qkv.bind(snap), self.qkv.input_scale(snap));
-        // `ctx` is free until attention fills it: it holds the scaled input, if there is one.
-        let mut projections: Vec<_> =
-            split(&s.x, h, parts).zip(split_mut(&mut s.qkv, 3 * h, parts)).zip(split_mut(&mut s.ctx, h, parts)).collect();
-        team::run_each(&mut projections, |((x, out), ctx)| {
-            let x = scaled_input(qkv_scale, x, ctx);
-            qkv.forward(isa, x, x.len() / h, Epilogue::None, out)
-        });
+        let qkv = self.qkv.bind(snap);
+        let mut projections: Vec<_> = split(&s.x, h, parts).zip(split_mut(&mut s.qkv, 3 * h, parts)).collect();
+        team::run_each(&mut projections, |(x, out)| qkv.forward(isa, x, x.len() / h, Epilogue::None, out));
         s.attention.resize_with(parts.len(), AttentionScratch::default);
         let mut rest: Vec<Part> = parts
             .iter()
@@ -68,39 +63,11 @@ impl EncoderLayer {
     fn rest(&self, snap: &Snapshot, isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], p: &mut Part) {
         let m = p.rows.len();
         attention(isa, d, seqs, qkv, p.rows.clone(), p.ctx, p.attention);
-        scale_in_place(self.attention_output.input_scale(snap), p.ctx);
         self.attention_output.bind(snap).forward(isa, p.ctx, m, Epilogue::Residual(p.x), p.h);
         self.attention_norm.apply(snap, p.h, d.eps);
-        // `h` is the residual of the feed-forward: a scaled input goes to `ctx`, free again.
-        let input = scaled_input(self.intermediate.input_scale(snap), p.h, p.ctx);
-        self.intermediate.bind(snap).forward(isa, input, m, Epilogue::Gelu, p.ffn);
-        scale_in_place(self.output.input_scale(snap), p.ffn);
+        self.intermediate.bind(snap).forward(isa, p.h, m, Epilogue::Gelu, p.ffn);
         self.output.bind(snap).forward(isa, p.ffn, m, Epilogue::Residual(p.h), p.x);
         self.output_norm.apply(snap, p.x, d.eps);
-    }
-}
-
-/// A linear layer's input: `x` itself, or with an input scale (model-prep's smoothing) `x ⊙
-/// scale` row by row, written to `buf` (as long as `x` or longer) because `x` is still needed as
-/// it is. Every kernel then reads the same scaled values, so their specs are unchanged.
-fn scaled_input<'a>(scale: Option<&[f32]>, x: &'a [f32], buf: &'a mut [f32]) -> &'a [f32] {
-    let Some(scale) = scale else { return x };
-    let buf = &mut buf[..x.len()];
-    for (dst, src) in buf.chunks_exact_mut(scale.len()).zip(x.chunks_exact(scale.len())) {
-        for ((d, &v), &s) in dst.iter_mut().zip(src).zip(scale) {
-            *d = v * s;
-        }
-    }
-    buf
-}
-
-/// `x ⊙ scale` row by row, in place, for an input that is needed no further.
-fn scale_in_place(scale: Option<&[f32]>, x: &mut [f32]) {
-    let Some(scale) = scale else { return };
-    for row in x.chunks_exact_mut(scale.len()) {
-        for (v, &s) in row.iter_mut().zip(scale) {
-            *v *= s;
-        }
     }
 }
 
@@ -165,32 +132,40 @@ fn attention(isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], rows: Range<usize
         for head in 0..d.heads {
             let (qo, ko, vo) = (head * dh, h + head * dh, 2 * h + head * dh);
             let rows_at = |off: usize, js: Range<usize>| js.map(move |j| (start + j) * stride + off);
-            // Q·scale, [q, dh]; Kᵀ as [dh, tp] panels; V as [tp, dh] panels (dh a multiple of 16).
-            a.q.clear();
-            a.q.extend(rows_at(qo, q0..q1).flat_map(|r| qkv[r..r + dh].iter().map(|v| v * scale)));
-            resize_zeroed(&mut a.scores, dh * tp);
-            for (j, r) in rows_at(ko, 0..t).enumerate() {
-                for c in 0..dh {
-                    a.scores[c * tp + j] = qkv[r + c];
+            let q = q1 - q0;
+            // Q·scale, [q, dh].
+            resize(&mut a.q, q * dh);
+            for (dst, r) in a.q.chunks_exact_mut(dh).zip(rows_at(qo, q0..q1)) {
+                for (d, v) in dst.iter_mut().zip(&qkv[r..r + dh]) {
+                    *d = v * scale;
                 }
             }
-            pack_panels_into(&a.scores, dh, tp, &mut a.keys);
-            resize_zeroed(&mut a.scores, tp * dh);
-            for (j, r) in rows_at(vo, 0..t).enumerate() {
-                a.scores[j * dh..(j + 1) * dh].copy_from_slice(&qkv[r..r + dh]);
+            // Kᵀ, [dh, tp], straight into panels (`pack_panels`): key j is column j % PANEL of
+            // panel j / PANEL, one value per row c.
+            resize_zeroed(&mut a.keys, dh * tp);
+            for (j, r) in rows_at(ko, 0..t).enumerate() {
+                let column = &mut a.keys[j / PANEL * dh * PANEL + j % PANEL..];
+                for (c, &v) in qkv[r..r + dh].iter().enumerate() {
+                    column[c * PANEL] = v;
+                }
             }
-            pack_panels_into(&a.scores, tp, dh, &mut a.values);
-            a.zeros.resize(tp.max(dh), 0.0);
-            let q = q1 - q0;
-            a.scores.resize(q * tp, 0.0);
-            let kt = Linear { weights: Weights::F32(&a.keys), bias: &a.zeros[..tp], k: dh, n: tp };
+            // V, [tp, dh], likewise (dh a multiple of 16): row j's values c..c + PANEL are row j
+            // of panel c / PANEL.
+            resize_zeroed(&mut a.values, tp * dh);
+            for (j, r) in rows_at(vo, 0..t).enumerate() {
+                for (p, part) in qkv[r..r + dh].chunks_exact(PANEL).enumerate() {
+                    a.values[(p * tp + j) * PANEL..][..PANEL].copy_from_slice(part);
+                }
+            }
+            resize(&mut a.zeros, tp.max(dh));
+            resize(&mut a.scores, q * tp);
+            let kt = Linear { weights: Weights::F32(&a.keys), bias: &a.zeros[..tp], input_scale: None, k: dh, n: tp };
             kt.forward(isa, &a.q, q, Epilogue::None, &mut a.scores);
             for row in a.scores.chunks_exact_mut(tp) {
-                math::softmax(isa, &mut row[..t]);
-                row[t..].fill(0.0);
+                math::softmax(isa, row, t);
             }
-            a.out.resize(q * dh, 0.0);
-            let v = Linear { weights: Weights::F32(&a.values), bias: &a.zeros[..dh], k: tp, n: dh };
+            resize(&mut a.out, q * dh);
+            let v = Linear { weights: Weights::F32(&a.values), bias: &a.zeros[..dh], input_scale: None, k: tp, n: dh };
             v.forward(isa, &a.scores, q, Epilogue::None, &mut a.out);
             for (i, row) in a.out.chunks_exact(dh).enumerate() {
                 ctx[(start + q0 + i - rows.start) * h + qo..][..dh].copy_from_slice(row);

@@ -122,17 +122,13 @@ impl LinearIds {
         Ok(LinearIds { weight, scale, bias, input_scale, k, n })
     }
 
-    /// The factors the layer's input is multiplied by before `bind`'s matmul, if any.
-    pub fn input_scale<'s>(&self, snap: &'s Snapshot) -> Option<&'s [f32]> {
-        self.input_scale.map(|id| snap.f32_data(id))
-    }
-
     pub fn bind<'s>(&self, snap: &'s Snapshot) -> Linear<'s> {
         let weights = match self.scale {
             None => Weights::F32(snap.f32_data(self.weight)),
             Some((scale, group)) => Weights::I8 { q: snap.i8_data(self.weight), scales: snap.f32_data(scale), group },
         };
-        Linear { weights, bias: snap.f32_data(self.bias), k: self.k, n: self.n }
+        let input_scale = self.input_scale.map(|id| snap.f32_data(id));
+        Linear { weights, bias: snap.f32_data(self.bias), input_scale, k: self.k, n: self.n }
     }
 }
 
