@@ -2,7 +2,7 @@
 //! kernels read (fused QKV, `[in, out]` panels, int8 groups), and the header.
 
 use anyhow::{bail, Context, Result};
-use snapembed::engine::kernels::{pack_panels, pack_quad_panels};
+use snapembed::engine::kernels::{group_sums, pack_panels, pack_quad_panels};
 use snapembed::engine::model::InputMaxima;
 use snapembed::engine::snapshot::{
     DType, Header, Layout, LinearRef, ModelInfo, NormRef, PlanStep, Quantization, SnapshotWriter, TensorData,
@@ -38,6 +38,10 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 
 fn i8_bytes(v: &[i8]) -> Vec<u8> {
     v.iter().map(|&x| x as u8).collect()
+}
+
+fn i32_bytes(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 fn dims(shape: &[usize]) -> Vec<u64> {
@@ -113,6 +117,13 @@ impl Builder<'_> {
                     layout: Layout::Panels,
                     shape: dims(&[k / group, n]),
                     bytes: f32_bytes(&pack_panels(&s, k / group, n)),
+                });
+                self.writer.push(TensorData {
+                    name: format!("{name}.weight_sum"),
+                    dtype: DType::I32,
+                    layout: Layout::Panels,
+                    shape: dims(&[k / group, n]),
+                    bytes: i32_bytes(&pack_panels(&group_sums(&q, k, n, group), k / group, n)),
                 });
             }
         }

@@ -184,6 +184,39 @@ fn the_qkv_and_feed_forward_inputs_are_smoothed_by_powers_of_two() {
 }
 
 #[test]
+fn every_int8_weight_group_carries_its_column_sums() {
+    let (tmp, dir) = tiny();
+    let out = tmp.path().join("tiny.snap");
+    let o = model_prep(&dir, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = Embedder::from_snapshot(&out).unwrap();
+    let (snap, group) = (e.snapshot(), e.header().quantization.group_size as usize);
+    let mut checked = 0;
+    for step in &e.header().plan {
+        let PlanStep::EncoderLayer { qkv, attention_output, intermediate, output, .. } = step else { continue };
+        for linear in [qkv, attention_output, intermediate, output] {
+            let weight = snap.tensor(&format!("{}.weight", linear.name)).unwrap();
+            let (k, n) = (weight.info.shape[0] as usize, weight.info.shape[1] as usize);
+            let q = snap.i8_data(snap.tensor_id(&format!("{}.weight", linear.name)).unwrap());
+            let sums = snap.i32_data(snap.tensor_id(&format!("{}.weight_sum", linear.name)).unwrap());
+            assert_eq!(sums.len(), k / group * n);
+            // Quad panels keep a panel's k in order, 16 bytes per k: a panel's group is one run
+            // of bytes, whose total is the total of that panel's 16 column sums for the group.
+            for p in 0..n / 16 {
+                for g in 0..k / group {
+                    let bytes: i32 = q[(p * k + g * group) * 16..][..group * 16].iter().map(|&v| v as i32).sum();
+                    let columns: i32 = sums[(p * (k / group) + g) * 16..][..16].iter().sum();
+                    assert_eq!(bytes, columns, "{} panel {p} group {g}", linear.name);
+                }
+            }
+            assert!(sums.iter().any(|&s| s != 0), "{}", linear.name);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * 4, "two layers of four linear layers");
+}
+
+#[test]
 fn bad_calibration_texts_and_groups_are_named_and_nothing_is_written() {
     let (tmp, dir) = tiny();
     let out = tmp.path().join("out.snap");

@@ -66,7 +66,7 @@ unsafe fn tile_acc<const R: usize>(lin: &Linear, p: usize, a: *const f32) -> [[_
                 fma_rows(&mut acc, a, k, t, w0, w1);
             }
         }
-        Weights::I8 { q, scales, group } => {
+        Weights::I8 { q, scales, group, .. } => {
             let wp = q.as_ptr().add(p * k * PANEL);
             let sp = scales.as_ptr().add(p * (k / group) * PANEL);
             let by_k = _mm256_loadu_si256(BY_K.as_ptr().cast());

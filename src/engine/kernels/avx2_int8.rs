@@ -26,20 +26,21 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL, QUAD};
 const TILE: usize = 4;
 
 /// Quantizes the first `rows` rows of `x` into `qr` (see `reference::quantize_rows`), in
-/// `-levels..=levels`: int8 with offsets for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also
-/// int16 for `vpmaddwd`.
+/// `-levels..=levels`: u8 with the offset `levels + 1` for `vpdpbusd` and `vpmaddubsw`, and with
+/// `WIDE` also int16, without it, for `vpmaddwd`.
 ///
 /// # Safety
 /// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
-    qr.resize(rows, k, group);
+    qr.resize(rows, k, group, levels);
     if WIDE {
         qr.wide.resize(rows * k, 0);
     }
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+    let zero = _mm_set1_epi8(qr.zero as u8 as i8);
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
@@ -52,22 +53,18 @@ pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group:
             let m1 = _mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1));
             let (scale, inv) = super::reference::group_scale(_mm_cvtss_f32(m1), levels);
             let inv = _mm256_set1_ps(inv);
-            let mut sum = _mm256_setzero_si256();
             for v in (0..group).step_by(8) {
                 // Rounds to nearest even (MXCSR's default), as `round_ties_even` in the spec.
                 let q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src.add(at + v)), inv));
-                sum = _mm256_add_epi32(sum, q);
                 let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
                 if WIDE {
                     _mm_storeu_si128(qr.wide.as_mut_ptr().add(at + v).cast(), q16);
                 }
-                _mm_storel_epi64(qr.q.as_mut_ptr().add(at + v).cast(), _mm_packs_epi16(q16, q16));
+                // |q| ≤ levels < zero ≤ 128: the byte add wraps to exactly q + zero.
+                let u = _mm_add_epi8(_mm_packs_epi16(q16, q16), zero);
+                _mm_storel_epi64(qr.q.as_mut_ptr().add(at + v).cast(), u);
             }
-            let s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-            let s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-            let s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1));
             qr.scale[r * groups + g] = scale;
-            qr.offset[r * groups + g] = -128 * _mm_cvtsi128_si32(s1);
         }
     }
 }
@@ -97,7 +94,7 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, rows: usize, 
 /// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r`.
 #[inline(always)]
 unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, epi: Epilogue, out: &mut [f32]) {
-    let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
+    let Weights::I8 { q, scales, group, .. } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);

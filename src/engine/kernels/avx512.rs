@@ -60,7 +60,7 @@ unsafe fn tile_at<const R: usize, const P: usize>(lin: &Linear, p: usize, r: usi
                 fma_rows(&mut acc, a, k, t, &wv);
             }
         }
-        Weights::I8 { q, scales, group } => {
+        Weights::I8 { q, scales, group, .. } => {
             let groups = k / group;
             let top: [__m512i; QUAD] = std::array::from_fn(|i| _mm512_broadcast_i32x4(_mm_loadu_si128(TOP_BYTE[i].as_ptr().cast())));
             for g in 0..groups {

@@ -1,9 +1,10 @@
 //! The AVX-VNNI kernel: the VEX-encoded, 256-bit `vpdpbusd` of Alder Lake and later Intel cores
 //! and of AMD Zen 5, which some hosts expose without AVX-512. The same design as `vnni` at half
-//! the width: activations quantized by `avx2_int8::quantize_rows` (the VNNI spec, 8 bits), the
-//! quad panels' 32-byte halves loaded as they are (each 32-bit lane four consecutive k of one
-//! column), weights flipped to unsigned and the `128 · Σ a` this adds removed by starting each
-//! group's sum at the row's offset. The result is `reference::linear_rows_q8` to the bit.
+//! the width: activations quantized by `avx2_int8::quantize_rows` (the VNNI spec, 8 bits) as
+//! the unsigned operand, with the offset 128, the quad panels' 32-byte halves loaded as they are
+//! (each 32-bit lane four consecutive k of one column), and the `128 · Σ w` the offset adds
+//! removed by starting each group's sum at `-128 · Σ w` (the snapshot's column sums). The result
+//! is `reference::linear_rows_q8` to the bit.
 //!
 //! The same tiles run on plain AVX2 for 7-bit activations (`linear_rows_7bit`, `Isa::Avx2Int7`),
 //! with `vpmaddubsw` + `vpmaddwd` in place of `vpdpbusd`: 3 vector ops per 4 k and 8 columns
@@ -19,8 +20,9 @@ const TILE: usize = 6;
 // How `tile_at` forms each four-k dot product (a const parameter; enums cannot be one yet):
 /// `vpdpbusd` (AVX-VNNI).
 const VNNI: u8 = 0;
-/// `vpmaddubsw` pairs, `vpmaddwd` by ones, `vpaddd`: exact for 7-bit activations, where a pair
-/// of u8 × s7 products cannot saturate int16 (2 · 255 · 63 < 32767).
+/// `vpmaddubsw` pairs, `vpmaddwd` by ones, `vpaddd`: exact for 7-bit activations, whose offset
+/// 64 keeps the unsigned operand ≤ 127, so a pair of u8 × s8 products cannot saturate int16
+/// (2 · 127 · 128 < 32767).
 const MADDUBS: u8 = 1;
 /// `vpdpbusd` emulated by widening bytes to int16: exact for 8 bits, to test without VNNI.
 #[cfg(test)]
@@ -97,35 +99,41 @@ unsafe fn dot<const MODE: u8>(sum: __m256i, u: __m256i, s: __m256i, ones: __m256
 
 #[inline(always)]
 unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, epi: Epilogue, out: &mut [f32]) {
-    let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
+    let Weights::I8 { q, scales, sums, group } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);
     let a = qr.q.as_ptr().add(r * k);
-    let flip = _mm256_set1_epi8(i8::MIN);
+    let zero = _mm256_set1_epi32(qr.zero);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for g in 0..groups {
-        let mut sums: [[__m256i; 2]; R] = std::array::from_fn(|i| [_mm256_set1_epi32(qr.offset[(r + i) * groups + g]); 2]);
+        // Each group's sums start at -zero · Σ w, per column.
+        let column_sums = sums.as_ptr().add((p * groups + g) * PANEL);
+        let start = |half: usize| {
+            let s = _mm256_loadu_si256(column_sums.add(8 * half).cast());
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_mullo_epi32(s, zero))
+        };
+        let mut dots = [[start(0), start(1)]; R];
         for t in (g * group..(g + 1) * group).step_by(4) {
-            // Columns 0–7, then 8–15, four k per 32-bit lane (quad panels), flipped to unsigned.
-            let w0 = _mm256_xor_si256(_mm256_loadu_si256(panel.add(t * PANEL).cast()), flip);
-            let w1 = _mm256_xor_si256(_mm256_loadu_si256(panel.add(t * PANEL + 32).cast()), flip);
-            for (i, sum) in sums.iter_mut().enumerate() {
+            // Columns 0–7, then 8–15, four k per 32-bit lane (quad panels).
+            let w0 = _mm256_loadu_si256(panel.add(t * PANEL).cast());
+            let w1 = _mm256_loadu_si256(panel.add(t * PANEL + 32).cast());
+            for (i, row) in dots.iter_mut().enumerate() {
                 let av = _mm256_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
-                sum[0] = dot::<MODE>(sum[0], w0, av, ones);
-                sum[1] = dot::<MODE>(sum[1], w1, av, ones);
+                row[0] = dot::<MODE>(row[0], av, w0, ones);
+                row[1] = dot::<MODE>(row[1], av, w1, ones);
             }
         }
-        scale_into(&mut acc, &sums, qr, scales, Group { p, groups, r, g });
+        scale_into(&mut acc, &dots, qr, scales, Group { p, groups, r, g });
     }
     store(lin, &acc, p, r, n, epi, out);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{noise, q8_spec, quantize};
-    use super::super::{avx2_int8, pack_panels, pack_quad_panels, Epilogue, Isa, Linear, QuantizedRows, Weights};
+    use super::super::tests::{noise, q8_spec, quantize, Packed};
+    use super::super::{avx2_int8, Epilogue, Isa, Linear, QuantizedRows};
 
     #[test]
     fn the_quad_loads_and_offsets_give_the_specs_bits_with_vpdpbusd_emulated() {
@@ -141,8 +149,8 @@ mod tests {
             let b = noise(53, n, 0.1);
             let res = noise(54, m * n, 1.0);
             let (q, s, _) = quantize(&w, k, n, 32);
-            let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
+            let p8 = Packed::new(&q, &s, k, n, 32);
+            let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
             let mut qr = QuantizedRows::default();
             let mut out = vec![0f32; m * n];
             // SAFETY: AVX2 and FMA were detected (`Avx2Int8` is available); shapes are consistent.

@@ -57,9 +57,9 @@ pub const TILE_ROWS: usize = 6;
 pub enum Weights<'a> {
     /// In panel layout (`pack_panels`).
     F32(&'a [f32]),
-    /// `q` in quad-panel layout (`pack_quad_panels`), `scales` `[k / group, n]` in panel layout;
-    /// the group is a multiple of `QUAD`.
-    I8 { q: &'a [i8], scales: &'a [f32], group: usize },
+    /// `q` in quad-panel layout (`pack_quad_panels`); `scales` and `sums` (`group_sums`)
+    /// `[k / group, n]` in panel layout; the group is a multiple of `QUAD`.
+    I8 { q: &'a [i8], scales: &'a [f32], sums: &'a [i32], group: usize },
 }
 
 /// A fully connected layer's parameters, borrowed from the snapshot:
@@ -195,7 +195,9 @@ impl Isa {
     }
 
     /// The largest magnitude a quantized activation takes: 127 (8 bits), or 63 (7 bits) where
-    /// `vpmaddubsw` would otherwise saturate (2 · 255 · 127 > `i16::MAX` ≥ 2 · 255 · 63).
+    /// `vpmaddubsw` would otherwise saturate: its pairs of u8 × s8 products fit int16 only while
+    /// the unsigned operand stays under 128, as 7-bit activations plus their offset 64 do
+    /// (2 · 127 · 128 ≤ `i16::MAX`).
     pub fn activation_levels(self) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if self == Isa::Avx2Int7 {
@@ -212,21 +214,24 @@ const LEVELS_7: f32 = 63.0;
 /// Activations quantized to int8 per row and per group of k, for the int8-activation kernels.
 #[derive(Default)]
 pub(crate) struct QuantizedRows {
-    /// `[rows, k]`
-    q: Vec<i8>,
+    /// `[rows, k]`: each quantized value `q` plus `zero`, unsigned: the u8 operand of `vpdpbusd`
+    /// and `vpmaddubsw`, so the weights are used as they are stored. The offset adds
+    /// `zero · Σ w` to each group's dot product, which the kernels start the group's sum below
+    /// (`Weights::I8::sums`).
+    q: Vec<u8>,
+    /// `levels + 1`: 128 for 8 bits, 64 for 7, so that `q + zero` spans `1..=2 · levels + 1`.
+    zero: i32,
     /// `[rows, k / group]`: a group's values are `q · scale`.
     scale: Vec<f32>,
-    /// `[rows, k / group]`: `-128 · Σ q` over the group, the start of its unsigned dot product.
-    offset: Vec<i32>,
     /// `[rows, k]`: `q` widened to int16, for `vpmaddwd` (`avx2_int8` only).
     wide: Vec<i16>,
 }
 
 impl QuantizedRows {
-    fn resize(&mut self, rows: usize, k: usize, group: usize) {
+    fn resize(&mut self, rows: usize, k: usize, group: usize, levels: f32) {
         self.q.resize(rows * k, 0);
+        self.zero = levels as i32 + 1;
         self.scale.resize(rows * (k / group), 0.0);
-        self.offset.resize(rows * (k / group), 0);
     }
 }
 
@@ -246,10 +251,11 @@ impl Linear<'_> {
         assert!(self.n.is_multiple_of(PANEL));
         match self.weights {
             Weights::F32(w) => assert_eq!(w.len(), self.k * self.n),
-            Weights::I8 { q, scales, group } => {
+            Weights::I8 { q, scales, sums, group } => {
                 assert!(group.is_multiple_of(QUAD) && group > 0 && self.k.is_multiple_of(group));
                 assert_eq!(q.len(), self.k * self.n);
                 assert_eq!(scales.len(), self.k / group * self.n);
+                assert_eq!(sums.len(), self.k / group * self.n);
             }
         }
         if let Epilogue::Residual(r) = epilogue {
@@ -354,6 +360,21 @@ pub fn pack_panels<T: Copy>(w: &[T], k: usize, n: usize) -> Vec<T> {
     out
 }
 
+/// Each group of `group` rows' sum per column of a row-major int8 `[k, n]` matrix, `[k / group,
+/// n]` row-major (the snapshot's `{name}.weight_sum`, in panel layout): what an activation
+/// offset adds to a group's dot product, per unit of offset.
+pub fn group_sums(w: &[i8], k: usize, n: usize, group: usize) -> Vec<i32> {
+    assert_eq!(w.len(), k * n);
+    assert!(group > 0 && k.is_multiple_of(group));
+    let mut sums = vec![0i32; k / group * n];
+    for (t, row) in w.chunks_exact(n).enumerate() {
+        for (sum, &v) in sums[t / group * n..][..n].iter_mut().zip(row) {
+            *sum += v as i32;
+        }
+    }
+    sums
+}
+
 /// Packs a row-major int8 `[k, n]` matrix into quad-panel layout (`snapshot::Layout::QuadPanels`):
 /// 16-column panels, each holding per four k 64 bytes, column c's four k at bytes `4c..4c + 4`.
 /// That is `vpdpbusd`'s operand: one 64-byte load (two 32-byte ones on AVX2) needs no shuffle.
@@ -391,6 +412,26 @@ mod tests {
                 ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
             })
             .collect()
+    }
+
+    /// int8 weights as the snapshot holds them: quad panels, group scales and group sums.
+    pub(crate) struct Packed {
+        q: Vec<i8>,
+        scales: Vec<f32>,
+        sums: Vec<i32>,
+        group: usize,
+    }
+
+    impl Packed {
+        /// From row-major `[k, n]` weights `q` and `[k / group, n]` scales `s`.
+        pub(crate) fn new(q: &[i8], s: &[f32], k: usize, n: usize, group: usize) -> Packed {
+            let sums = pack_panels(&group_sums(q, k, n, group), k / group, n);
+            Packed { q: pack_quad_panels(q, k, n), scales: pack_panels(s, k / group, n), sums, group }
+        }
+
+        pub(crate) fn weights(&self) -> Weights<'_> {
+            Weights::I8 { q: &self.q, scales: &self.scales, sums: &self.sums, group: self.group }
+        }
     }
 
     /// The definition in f64, from row-major weights.
@@ -446,8 +487,8 @@ mod tests {
 
         let group = 32;
         let (q, s, deq) = quantize(&w, k, n, group);
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / group, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group }, bias: &b, input_scale: None, k, n };
+        let p8 = Packed::new(&q, &s, k, n, group);
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
         lin.forward(isa, &x, m, Epilogue::None, &mut out);
         if isa.quantizes_activations() {
             // A different definition, checked against the f64 one in its own test.
@@ -477,9 +518,9 @@ mod tests {
         let x = noise(11, m * k, 1.0);
         let w = noise(12, k * n, 0.2);
         let (q, s, _) = quantize(&w, k, n, 32);
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
+        let p8 = Packed::new(&q, &s, k, n, 32);
         let b = noise(13, n, 0.1);
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
         let simd: Vec<Isa> =
             Isa::available().into_iter().filter(|&i| i != Isa::Portable && !i.quantizes_activations()).collect();
         let outs: Vec<Vec<f32>> = simd
@@ -503,10 +544,10 @@ mod tests {
         let w = noise(8, k * n, 0.2);
         let packed = pack_panels(&w, k, n);
         let (q, s, _) = quantize(&w, k, n, 32);
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
+        let p8 = Packed::new(&q, &s, k, n, 32);
         let b = noise(9, n, 0.1);
         let f32_weights = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, k, n };
-        let i8_weights = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
+        let i8_weights = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
         for (isa, lin) in Isa::available().into_iter().flat_map(|isa| [(isa, f32_weights), (isa, i8_weights)]) {
             let mut all = vec![0f32; 13 * n];
             lin.forward(isa, &x, 13, Epilogue::Gelu, &mut all);
@@ -529,10 +570,10 @@ mod tests {
         let w = noise(32, k * n, 0.2);
         let packed = pack_panels(&w, k, n);
         let (q, s, _) = quantize(&w, k, n, 64);
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 64, n));
+        let p8 = Packed::new(&q, &s, k, n, 64);
         let b = noise(33, n, 0.1);
         let res = noise(34, m * n, 1.0);
-        for weights in [Weights::F32(&packed), Weights::I8 { q: &qp, scales: &sp, group: 64 }] {
+        for weights in [Weights::F32(&packed), p8.weights()] {
             let plain = Linear { weights, bias: &b, input_scale: None, k, n };
             let with_scale = Linear { input_scale: Some(&scale), ..plain };
             for isa in Isa::available() {
@@ -568,8 +609,8 @@ mod tests {
         let w = noise(22, k * n, 0.2);
         let b = noise(23, n, 0.1);
         let (q, s, deq) = quantize(&w, k, n, 32);
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
+        let p8 = Packed::new(&q, &s, k, n, 32);
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
         let got = q8_spec(Isa::Portable, &lin, &x, m, Epilogue::None);
         let want = naive(&x, &deq, &b, m, k, n);
         for i in 0..m {
@@ -615,8 +656,8 @@ mod tests {
                 let b = noise(33, n, 0.1);
                 let res = noise(34, m * n, 1.0);
                 let (q, s, _) = quantize(&w, k, n, 32);
-                let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-                let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
+                let p8 = Packed::new(&q, &s, k, n, 32);
+                let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
                 for epi in [Epilogue::None, Epilogue::Residual(&res)] {
                     let mut out = vec![0f32; m * n];
                     lin.forward(isa, &x, m, epi, &mut out);
@@ -640,8 +681,8 @@ mod tests {
         let q: Vec<i8> = (0..k * n).map(|i| if i % 5 == 0 { -127 } else { 127 }).collect();
         let s = vec![0.01f32; k / 32 * n];
         let b = vec![0f32; n];
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 32, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 32 }, bias: &b, input_scale: None, k, n };
+        let p8 = Packed::new(&q, &s, k, n, 32);
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let mut out = vec![0f32; m * n];
             lin.forward(isa, &x, m, Epilogue::None, &mut out);
@@ -659,8 +700,8 @@ mod tests {
             let w = noise(42, k * n, 0.2);
             let b = noise(43, n, 0.1);
             let (q, s, _) = quantize(&w, k, n, 4);
-            let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 4, n));
-            let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 4 }, bias: &b, input_scale: None, k, n };
+            let p8 = Packed::new(&q, &s, k, n, 4);
+            let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
             let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
             lin.forward(isa, &x, m, Epilogue::None, &mut got);
             lin.forward(Isa::Avx2Fma, &x, m, Epilogue::None, &mut want);
@@ -678,8 +719,8 @@ mod tests {
         let w = noise(42, k * n, 0.2);
         let b = noise(43, n, 0.1);
         let (q, s, _) = quantize(&w, k, n, 8);
-        let (qp, sp) = (pack_quad_panels(&q, k, n), pack_panels(&s, k / 8, n));
-        let lin = Linear { weights: Weights::I8 { q: &qp, scales: &sp, group: 8 }, bias: &b, input_scale: None, k, n };
+        let p8 = Packed::new(&q, &s, k, n, 8);
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
         let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
         lin.forward(isa, &x, m, Epilogue::None, &mut got);
         lin.forward(Isa::Avx512, &x, m, Epilogue::None, &mut want);

@@ -27,7 +27,7 @@ pub(super) fn linear_rows(lin: &Linear, x: &[f32], rows: usize, epi: Epilogue, o
                         }
                     }
                 }
-                Weights::I8 { q, scales, group } => {
+                Weights::I8 { q, scales, group, .. } => {
                     let sp = &scales[p * (k / group) * PANEL..(p + 1) * (k / group) * PANEL];
                     for t in 0..k {
                         let s = &sp[(t / group) * PANEL..(t / group + 1) * PANEL];
@@ -72,22 +72,20 @@ pub(super) fn group_scale(amax: f32, levels: f32) -> (f32, f32) {
 
 #[cfg(test)]
 /// Quantizes the first `rows` rows of `x` to int8 in `-levels..=levels`, one scale per row and
-/// group of k (the spec of `vnni::quantize_rows` and `avx2_int8::quantize_rows`).
+/// group of k, each stored plus `levels + 1` as u8 (the spec of `vnni::quantize_rows` and
+/// `avx2_int8::quantize_rows`).
 pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
-    qr.resize(rows, k, group);
+    qr.resize(rows, k, group, levels);
     let groups = k / group;
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
             let src = &x[at..at + group];
             let (scale, inv) = group_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())), levels);
-            let mut sum = 0i32;
             for (q, v) in qr.q[at..at + group].iter_mut().zip(src) {
-                *q = (v * inv).round_ties_even() as i8;
-                sum += *q as i32;
+                *q = ((v * inv).round_ties_even() as i32 + qr.zero) as u8;
             }
             qr.scale[r * groups + g] = scale;
-            qr.offset[r * groups + g] = -128 * sum;
         }
     }
 }
@@ -96,7 +94,7 @@ pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, rows
 /// int8 weights × quantized rows (the spec of `vnni::linear_rows`): per group, the exact
 /// integer dot product, scaled by the row's and the column's group scales into an f32 sum.
 pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {
-    let Weights::I8 { q, scales, group } = lin.weights else { panic!("linear_rows_q8 needs int8 weights") };
+    let Weights::I8 { q, scales, group, .. } = lin.weights else { panic!("linear_rows_q8 needs int8 weights") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
     for p in 0..n / PANEL {
@@ -105,7 +103,7 @@ pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, rows: usize, epi:
                 let mut acc = 0f32;
                 for g in 0..groups {
                     let dot: i32 = (g * group..(g + 1) * group)
-                        .map(|t| qr.q[r * k + t] as i32 * q[quad_index(k, p, t, c)] as i32)
+                        .map(|t| (qr.q[r * k + t] as i32 - qr.zero) * q[quad_index(k, p, t, c)] as i32)
                         .sum();
                     let sw = scales[(p * groups + g) * PANEL + c];
                     acc = (dot as f32 * qr.scale[r * groups + g]).mul_add(sw, acc);

@@ -9,9 +9,9 @@
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes and wants each 32-bit lane to hold four
 //! consecutive k of one column: the snapshot's quad panels store them so (`pack_quad_panels`),
-//! so one 64-byte load is four k of 16 columns. The weights are flipped to unsigned (`w + 128`,
-//! one `vpxor`); the extra `128 · Σ a` each group gains is subtracted by starting its
-//! accumulator at `-128 · Σ a`, computed when the row was quantized.
+//! so one 64-byte load is four k of 16 columns. The activations are the unsigned operand,
+//! quantized with the offset 128 (`QuantizedRows::q`); the extra `128 · Σ w` each group gains is
+//! removed by starting its accumulator at `-128 · Σ w`, from the snapshot's column sums.
 //!
 //! The result is `reference::linear_rows_q8` to the bit.
 
@@ -25,9 +25,10 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 /// The CPU must support AVX-512F/BW and VNNI; `group` must be a multiple of 16 dividing `k`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
-    qr.resize(rows, k, group);
+    qr.resize(rows, k, group, super::LEVELS_8);
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
+    let zero = _mm_set1_epi8(qr.zero as u8 as i8);
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
@@ -38,14 +39,13 @@ pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, rows: usiz
             let amax = _mm512_reduce_max_ps(amax);
             let (scale, inv) = super::reference::group_scale(amax, super::LEVELS_8);
             let inv = _mm512_set1_ps(inv);
-            let mut sum = _mm512_setzero_si512();
             for v in (0..group).step_by(16) {
                 let q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src.add(at + v)), inv));
-                sum = _mm512_add_epi32(sum, q);
-                _mm_storeu_si128(qr.q.as_mut_ptr().add(at + v).cast(), _mm512_cvtsepi32_epi8(q));
+                // q + 128 as a byte: |q| ≤ 127, so the wrapping add is exact.
+                let u = _mm_add_epi8(_mm512_cvtsepi32_epi8(q), zero);
+                _mm_storeu_si128(qr.q.as_mut_ptr().add(at + v).cast(), u);
             }
             qr.scale[r * groups + g] = scale;
-            qr.offset[r * groups + g] = -128 * _mm512_reduce_add_epi32(sum);
         }
     }
 }
@@ -82,26 +82,28 @@ pub(super) unsafe fn linear_rows(lin: &Linear, qr: &QuantizedRows, rows: usize, 
 /// Quantized rows `r..r + R` (local to `qr`) × panel `p`, stored at output row `r`.
 #[inline(always)]
 unsafe fn tile_at<const R: usize>(lin: &Linear, qr: &QuantizedRows, p: usize, r: usize, epi: Epilogue, out: &mut [f32]) {
-    let Weights::I8 { q, scales, group } = lin.weights else { unreachable!("checked by the caller") };
+    let Weights::I8 { q, scales, sums, group } = lin.weights else { unreachable!("checked by the caller") };
     let (k, n) = (lin.k, lin.n);
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);
     let a = qr.q.as_ptr().add(r * k);
-    let flip = _mm512_set1_epi8(i8::MIN);
+    let zero = _mm512_set1_epi32(qr.zero);
     let mut acc = [_mm512_setzero_ps(); R];
     for g in 0..groups {
         let row_group = |i: usize| (r + i) * groups + g;
-        let mut sums: [__m512i; R] = std::array::from_fn(|i| _mm512_set1_epi32(qr.offset[row_group(i)]));
+        let column_sums = _mm512_loadu_si512(sums.as_ptr().add((p * groups + g) * PANEL).cast());
+        let start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(column_sums, zero));
+        let mut dots = [start; R];
         for t in (g * group..(g + 1) * group).step_by(4) {
-            let w = _mm512_xor_si512(_mm512_loadu_si512(panel.add(t * PANEL).cast()), flip);
-            for (i, sum) in sums.iter_mut().enumerate() {
+            let w = _mm512_loadu_si512(panel.add(t * PANEL).cast());
+            for (i, dot) in dots.iter_mut().enumerate() {
                 let av = _mm512_set1_epi32(a.add(i * k + t).cast::<i32>().read_unaligned());
-                *sum = _mm512_dpbusd_epi32(*sum, w, av);
+                *dot = _mm512_dpbusd_epi32(*dot, av, w);
             }
         }
         let sw = _mm512_loadu_ps(scales.as_ptr().add((p * groups + g) * PANEL));
-        for (i, (acc, sum)) in acc.iter_mut().zip(&sums).enumerate() {
-            let part = _mm512_mul_ps(_mm512_cvtepi32_ps(*sum), _mm512_set1_ps(qr.scale[row_group(i)]));
+        for (i, (acc, dot)) in acc.iter_mut().zip(&dots).enumerate() {
+            let part = _mm512_mul_ps(_mm512_cvtepi32_ps(*dot), _mm512_set1_ps(qr.scale[row_group(i)]));
             *acc = _mm512_fmadd_ps(part, sw, *acc);
         }
     }

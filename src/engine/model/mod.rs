@@ -89,12 +89,20 @@ impl Norm {
 pub(crate) struct LinearIds {
     weight: TensorId,
     /// Present for int8 weights.
-    scale: Option<(TensorId, usize)>,
+    scale: Option<GroupIds>,
     bias: TensorId,
     /// `[k]` factors the input is multiplied by first (`LinearRef::input_scale`).
     input_scale: Option<TensorId>,
     k: usize,
     n: usize,
+}
+
+/// An int8 weight's per-group tensors: scales and column sums, `group` rows of k each.
+#[derive(Debug, Clone, Copy)]
+struct GroupIds {
+    scale: TensorId,
+    sum: TensorId,
+    group: usize,
 }
 
 impl LinearIds {
@@ -111,10 +119,12 @@ impl LinearIds {
                 if group == 0 || !k.is_multiple_of(group) || !group.is_multiple_of(QUAD) {
                     return Err(ModelError::Plan(format!("{wname}: group size {group} does not divide {k} or is not a multiple of {QUAD}")));
                 }
-                let sname = format!("{}.weight_scale", r.name);
-                Some((snap.expect_id(&sname, DType::F32, Layout::Panels, &[(k / group) as u64, n as u64])?, group))
+                let groups = [(k / group) as u64, n as u64];
+                let scale = snap.expect_id(&format!("{}.weight_scale", r.name), DType::F32, Layout::Panels, &groups)?;
+                let sum = snap.expect_id(&format!("{}.weight_sum", r.name), DType::I32, Layout::Panels, &groups)?;
+                Some(GroupIds { scale, sum, group })
             }
-            DType::U8 => return Err(ModelError::Plan(format!("{wname}: u8 weights are not supported"))),
+            other => return Err(ModelError::Plan(format!("{wname}: {other:?} weights are not supported"))),
         };
         let bias = snap.expect_id(&format!("{}.bias", r.name), DType::F32, Layout::RowMajor, &[n as u64])?;
         let input_scale =
@@ -125,7 +135,12 @@ impl LinearIds {
     pub fn bind<'s>(&self, snap: &'s Snapshot) -> Linear<'s> {
         let weights = match self.scale {
             None => Weights::F32(snap.f32_data(self.weight)),
-            Some((scale, group)) => Weights::I8 { q: snap.i8_data(self.weight), scales: snap.f32_data(scale), group },
+            Some(GroupIds { scale, sum, group }) => Weights::I8 {
+                q: snap.i8_data(self.weight),
+                scales: snap.f32_data(scale),
+                sums: snap.i32_data(sum),
+                group,
+            },
         };
         let input_scale = self.input_scale.map(|id| snap.f32_data(id));
         Linear { weights, bias: snap.f32_data(self.bias), input_scale, k: self.k, n: self.n }

@@ -17,12 +17,15 @@
 //! `FORMAT_VERSION` is bumped only for structural changes; a reader reads its own version only.
 //! Version 2 stored int8 weights in quad panels (`Layout::QuadPanels`), where version 1 had
 //! plain panels. Version 3 gave a linear layer an optional input scale (`LinearRef`), the
-//! per-channel smoothing that lets int8 activations share a scale over larger groups.
+//! per-channel smoothing that lets int8 activations share a scale over larger groups. Version 4
+//! stores each int8 weight group's column sums (`{name}.weight_sum`, `DType::I32`), so the
+//! int8-activation kernels can take activations as the unsigned operand with an offset and
+//! remove it per column, instead of flipping every weight to unsigned as they load it.
 
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"SNAPEMB\0";
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Every tensor's offset is a multiple of this, so a mapped tensor can be read with aligned loads.
 pub const ALIGNMENT: usize = 64;
 /// Magic, version, header length, header checksum, reserved.
@@ -120,12 +123,13 @@ pub enum DType {
     F32,
     I8,
     U8,
+    I32,
 }
 
 impl DType {
     pub fn size(self) -> usize {
         match self {
-            DType::F32 => 4,
+            DType::F32 | DType::I32 => 4,
             DType::I8 | DType::U8 => 1,
         }
     }
@@ -164,8 +168,9 @@ impl TensorInfo {
 
 /// A fully connected layer `y = (x ⊙ input_scale) · W + b`, `W` stored `[in, out]` in
 /// `Layout::Panels` (f32) or `Layout::QuadPanels` (int8). Tensors: `{name}.weight`,
-/// `{name}.bias`, for int8 weights `{name}.weight_scale`, and with an input scale
-/// `{name}.input_scale`.
+/// `{name}.bias`, for int8 weights `{name}.weight_scale` (f32) and `{name}.weight_sum` (i32:
+/// each group's sum of the int8 weights per column, `[in / group, out]` in `Layout::Panels`),
+/// and with an input scale `{name}.input_scale`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearRef {
     pub name: String,

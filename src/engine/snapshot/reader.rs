@@ -168,6 +168,11 @@ impl Snapshot {
         bytemuck::cast_slice(self.view(id).bytes)
     }
 
+    /// The i32 data of a tensor whose dtype was checked with `expect`.
+    pub fn i32_data(&self, id: TensorId) -> &[i32] {
+        bytemuck::cast_slice(self.view(id).bytes)
+    }
+
     /// A tensor that must have this dtype, layout and shape.
     pub fn expect(
         &self,
