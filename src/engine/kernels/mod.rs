@@ -216,8 +216,8 @@ const LEVELS_7: f32 = 63.0;
 pub(crate) struct QuantizedRows {
     /// `[rows, k]`: each quantized value `q` plus `zero`, unsigned: the u8 operand of `vpdpbusd`
     /// and `vpmaddubsw`, so the weights are used as they are stored. The offset adds
-    /// `zero · Σ w` to each group's dot product, which the kernels start the group's sum below
-    /// (`Weights::I8::sums`).
+    /// `zero · Σ w` to each group's dot product; the kernels cancel it by starting the group's
+    /// sum at `-zero · Σ w` (`Weights::I8::sums`).
     q: Vec<u8>,
     /// `levels + 1`: 128 for 8 bits, 64 for 7, so that `q + zero` spans `1..=2 · levels + 1`.
     zero: i32,
