@@ -99,18 +99,21 @@ pub fn neutralize(text: &str) -> String {
             blank(&mut bytes, m.range());
         }
     }
-    // The name: the first non-empty line, if it is 2-5 words with no digits and little else.
+    // The name: the first line with anything left on it (a photo above it is blanked by now),
+    // if it is 1-5 words with no digits and little else.
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        let t = line.trim();
+        let left = std::str::from_utf8(&bytes[offset..offset + line.len()]).unwrap_or(line);
+        let t = left.trim();
         if !t.is_empty() {
             let words: Vec<&str> = t.split_whitespace().collect();
             let namelike = (1..=5).contains(&words.len())
                 && !t.chars().any(|c| c.is_ascii_digit())
                 && words.iter().all(|w| w.chars().next().is_some_and(|c| c.is_uppercase()))
                 && !t.contains([':', ',', '|', '@']);
+            let end = offset + left.trim_end().len();
             if namelike {
-                blank(&mut bytes, offset..offset + line.trim_end().len());
+                blank(&mut bytes, offset..end);
             }
             break;
         }
@@ -290,6 +293,9 @@ mod tests {
         assert_eq!(a, b);
         let img = neutralize("![Photo of Jane, smiling](me.png)\n<img src=a.png alt=\"Jane at work\">\nGo dev");
         assert!(!img.contains("Jane") && img.contains("Go dev"), "{img}");
+        // A photo above the name: the name is still the first line with text on it.
+        let photo = neutralize(&format!("![Photo of Amara](me.jpg)\n{RESUME}"));
+        assert!(!photo.contains("Amara") && photo.contains("Backend engineer"), "{photo}");
     }
 
     #[test]
