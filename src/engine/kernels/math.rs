@@ -24,7 +24,8 @@ macro_rules! wide {
 }
 
 /// e^x, relative error ~2e-7 on the range softmax and erf use (Cody–Waite reduction + degree-6
-/// polynomial). Inputs below -87 flush to ~0.
+/// polynomial). Inputs below -87 flush to ~0. Every multiply-add is an FMA (`mul_add`, one
+/// instruction on the x86-64-v3 and aarch64 targets): half the vector ops of a multiply and an add.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -32,12 +33,10 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
     let x = x.clamp(-87.0, 88.0);
-    let shifted = x * LOG2E + ROUND;
+    let shifted = x.mul_add(LOG2E, ROUND);
     let n = shifted - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
+    let p = [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0].iter().fold(1.0f32 / 720.0, |p, &c| p.mul_add(r, c));
     // n as an integer is in the low mantissa bits of `shifted`: read it with integer arithmetic,
     // which vectorizes (`n as i32` saturates, and compiled to one scalar conversion per lane).
     let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
@@ -48,9 +47,9 @@ pub fn exp(x: f32) -> f32 {
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let a = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
-    let y = 1.0 - poly * exp(-a * a);
+    let t = 1.0 / 0.327_591_1f32.mul_add(a, 1.0);
+    let poly = [-1.453_152, 1.421_413_8, -0.284_496_74, 0.254_829_6].iter().fold(1.061_405_4f32, |p, &c| p.mul_add(t, c)) * t;
+    let y = (-poly).mul_add(exp(-a * a), 1.0);
     y.copysign(x)
 }
 
@@ -97,13 +96,15 @@ fn softmax_body(xs: &mut [f32], len: usize) {
     xs[len..].fill(f32::NEG_INFINITY);
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = xs.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // `f32::max` also orders NaNs, a compare and a blend more per vector; scores are not NaN.
+    let max = |a: f32, b: f32| if a > b { a } else { b };
+    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, max);
     for c in chunks {
         for l in 0..LANES {
-            lanes[l] = lanes[l].max(c[l]);
+            lanes[l] = max(lanes[l], c[l]);
         }
     }
-    let max = lanes.iter().copied().fold(tail, f32::max);
+    let max = lanes.iter().copied().fold(tail, max);
     // exp and its sum in one pass, in 16 partial sums (one AVX-512 vector).
     let mut sums = [0f32; 2 * LANES];
     let mut chunks = xs.chunks_exact_mut(2 * LANES);
