@@ -25,20 +25,30 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL, QUAD};
 /// fit the 16 ymm registers at 2 rows; 3 and 4 measured alike, spills and all.
 const TILE: usize = 4;
 
-/// Quantizes the first `rows` rows of `x` into `qr` (see `reference::quantize_rows`), in
-/// `-levels..=levels`: u8 with the offset `levels + 1` for `vpdpbusd` and `vpmaddubsw`, and with
-/// `WIDE` also int16, without it, for `vpmaddwd`.
+/// Quantizes the first `rows` rows of `x`, times `scale` if given (`Linear::input_scale`), into
+/// `qr` (see `reference::quantize_rows`), in `-levels..=levels`: u8 with the offset `levels + 1`
+/// for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also int16, without it, for `vpmaddwd`.
+/// Scaling here, as each vector is loaded, gives the bits of scaling first.
 ///
 /// # Safety
-/// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`.
+/// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`; `scale`, if any,
+/// has `k` values.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], scale: Option<&[f32]>, k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group, levels);
     if WIDE {
         qr.wide.resize(rows * k, 0);
     }
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
+    let factors = scale.map(|s| s[..k].as_ptr());
+    let load = |row: usize, i: usize| {
+        let v = _mm256_loadu_ps(src.add(row * k + i));
+        match factors {
+            Some(f) => _mm256_mul_ps(v, _mm256_loadu_ps(f.add(i))),
+            None => v,
+        }
+    };
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
     let zero = _mm_set1_epi8(qr.zero as u8 as i8);
     for r in 0..rows {
@@ -46,7 +56,7 @@ pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group:
             let at = r * k + g * group;
             let mut amax = _mm256_setzero_ps();
             for v in (0..group).step_by(8) {
-                amax = _mm256_max_ps(amax, _mm256_and_ps(abs, _mm256_loadu_ps(src.add(at + v))));
+                amax = _mm256_max_ps(amax, _mm256_and_ps(abs, load(r, g * group + v)));
             }
             let m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
             let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
@@ -55,7 +65,7 @@ pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], k: usize, group:
             let inv = _mm256_set1_ps(inv);
             for v in (0..group).step_by(8) {
                 // Rounds to nearest even (MXCSR's default), as `round_ties_even` in the spec.
-                let q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src.add(at + v)), inv));
+                let q = _mm256_cvtps_epi32(_mm256_mul_ps(load(r, g * group + v), inv));
                 let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
                 if WIDE {
                     _mm_storeu_si128(qr.wide.as_mut_ptr().add(at + v).cast(), q16);

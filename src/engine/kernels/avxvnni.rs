@@ -104,7 +104,9 @@ unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRo
     let groups = k / group;
     let panel = q.as_ptr().add(p * k * PANEL);
     let a = qr.q.as_ptr().add(r * k);
-    let zero = _mm256_set1_epi32(qr.zero);
+    // The offset is a power of two (64 or 128): a shift multiplies by it.
+    debug_assert!(qr.zero.count_ones() == 1);
+    let shift = _mm_cvtsi32_si128(qr.zero.trailing_zeros() as i32);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for g in 0..groups {
@@ -112,7 +114,7 @@ unsafe fn tile_at<const R: usize, const MODE: u8>(lin: &Linear, qr: &QuantizedRo
         let column_sums = sums.as_ptr().add((p * groups + g) * PANEL);
         let start = |half: usize| {
             let s = _mm256_loadu_si256(column_sums.add(8 * half).cast());
-            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_mullo_epi32(s, zero))
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_sll_epi32(s, shift))
         };
         let mut dots = [[start(0), start(1)]; R];
         for t in (g * group..(g + 1) * group).step_by(4) {
@@ -155,7 +157,7 @@ mod tests {
             let mut out = vec![0f32; m * n];
             // SAFETY: AVX2 and FMA were detected (`Avx2Int8` is available); shapes are consistent.
             unsafe {
-                avx2_int8::quantize_rows::<false>(&x, k, 32, 127.0, m, &mut qr);
+                avx2_int8::quantize_rows::<false>(&x, None, k, 32, 127.0, m, &mut qr);
                 super::linear_rows_emulated(&lin, &qr, m, Epilogue::Residual(&res), &mut out);
             }
             assert_eq!(out, q8_spec(Isa::AvxVnni, &lin, &x, m, Epilogue::Residual(&res)), "m{m} k{k} n{n}");

@@ -261,33 +261,22 @@ impl Linear<'_> {
         if let Epilogue::Residual(r) = epilogue {
             assert!(r.len() >= m * self.n);
         }
+        if let Some(scale) = self.input_scale {
+            assert_eq!(scale.len(), self.k);
+        }
         // Row blocks keep a block of x in L2 while every panel streams past it once; a multiple
-        // of 12 rows suits both micro-kernels' tiles. With an input scale, the block is scaled
-        // into a small per-thread buffer (still in cache when the kernel reads it) rather than
-        // the whole input into another activation-sized one.
+        // of 12 rows suits both micro-kernels' tiles.
         let (k, n) = (self.k, self.n);
         let block = (64 * 1024 / (k * 4)).clamp(1, 64).div_ceil(12) * 12;
         let mut r0 = 0;
         while r0 < m {
             let rows = block.min(m - r0);
-            let x = &x[r0 * k..(r0 + rows) * k];
             let out = &mut out[r0 * n..(r0 + rows) * n];
             let epilogue = match epilogue {
                 Epilogue::Residual(r) => Epilogue::Residual(&r[r0 * n..(r0 + rows) * n]),
                 other => other,
             };
-            match self.input_scale {
-                None => self.block(isa, x, rows, epilogue, out),
-                Some(scale) => SCALED.with_borrow_mut(|buf| {
-                    buf.resize(x.len(), 0.0);
-                    for (dst, src) in buf.chunks_exact_mut(k).zip(x.chunks_exact(k)) {
-                        for ((d, &v), &s) in dst.iter_mut().zip(src).zip(scale) {
-                            *d = v * s;
-                        }
-                    }
-                    self.block(isa, buf, rows, epilogue, out)
-                }),
-            }
+            self.block(isa, &x[r0 * k..(r0 + rows) * k], rows, epilogue, out);
             if let Epilogue::Gelu = epilogue {
                 math::gelu(isa, out);
             }
@@ -295,28 +284,47 @@ impl Linear<'_> {
         }
     }
 
-    /// One row block, `out[rows, n] = x[rows, k] · W + b (+ residual)`, by `isa`'s kernel.
-    /// `forward` has checked the shapes and cut x, out and any residual to exactly `rows` rows.
+    /// `f(x ⊙ input_scale)`: with an input scale, the block is scaled into a small per-thread
+    /// buffer (still in cache when the kernel reads it) rather than the whole input into another
+    /// activation-sized one. The quantizing kernels scale as they quantize instead.
+    fn scaled(&self, x: &[f32], f: impl FnOnce(&[f32])) {
+        match self.input_scale {
+            None => f(x),
+            Some(scale) => SCALED.with_borrow_mut(|buf| {
+                buf.resize(x.len(), 0.0);
+                for (dst, src) in buf.chunks_exact_mut(self.k).zip(x.chunks_exact(self.k)) {
+                    for ((d, &v), &s) in dst.iter_mut().zip(src).zip(scale) {
+                        *d = v * s;
+                    }
+                }
+                f(buf)
+            }),
+        }
+    }
+
+    /// One row block, `out[rows, n] = (x[rows, k] ⊙ input_scale) · W + b (+ residual)`, by
+    /// `isa`'s kernel. `forward` has checked the shapes and cut x, out and any residual to
+    /// exactly `rows` rows.
     fn block(&self, isa: Isa, x: &[f32], rows: usize, epilogue: Epilogue, out: &mut [f32]) {
         match isa {
-            Isa::Portable => reference::linear_rows(self, x, rows, epilogue, out),
+            Isa::Portable => self.scaled(x, |x| reference::linear_rows(self, x, rows, epilogue, out)),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::Avx2Fma` is only constructed after detecting AVX2 and FMA, and
             // `forward`'s shape assertions and cuts bound every pointer the kernel forms.
-            Isa::Avx2Fma => unsafe { avx2::linear_rows(self, x, rows, epilogue, out) },
+            Isa::Avx2Fma => self.scaled(x, |x| unsafe { avx2::linear_rows(self, x, rows, epilogue, out) }),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, with AVX-512F and BW detected.
-            Isa::Avx512 => unsafe { avx512::linear_rows(self, x, rows, epilogue, out) },
+            Isa::Avx512 => self.scaled(x, |x| unsafe { avx512::linear_rows(self, x, rows, epilogue, out) }),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => match self.weights {
                 // SAFETY: `Isa::Avx512Vnni` is only constructed after detecting AVX-512F/BW
                 // and VNNI; the group divides k (asserted) and is a multiple of 16.
                 Weights::I8 { group, .. } if group.is_multiple_of(16) => QUANTIZED.with_borrow_mut(|qr| unsafe {
-                    vnni::quantize_rows(x, self.k, group, rows, qr);
+                    vnni::quantize_rows(x, self.input_scale, self.k, group, rows, qr);
                     vnni::linear_rows(self, qr, rows, epilogue, out);
                 }),
                 // SAFETY: AVX-512F and BW are implied by `Isa::Avx512Vnni`.
-                _ => unsafe { avx512::linear_rows(self, x, rows, epilogue, out) },
+                _ => self.scaled(x, |x| unsafe { avx512::linear_rows(self, x, rows, epilogue, out) }),
             },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Int8 | Isa::AvxVnni | Isa::Avx2Int7 => match self.weights {
@@ -327,21 +335,21 @@ impl Linear<'_> {
                     let levels = isa.activation_levels();
                     match isa {
                         Isa::AvxVnni => {
-                            avx2_int8::quantize_rows::<false>(x, self.k, group, levels, rows, qr);
+                            avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avxvnni::linear_rows(self, qr, rows, epilogue, out);
                         }
                         Isa::Avx2Int7 => {
-                            avx2_int8::quantize_rows::<false>(x, self.k, group, levels, rows, qr);
+                            avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avxvnni::linear_rows_7bit(self, qr, rows, epilogue, out);
                         }
                         _ => {
-                            avx2_int8::quantize_rows::<true>(x, self.k, group, levels, rows, qr);
+                            avx2_int8::quantize_rows::<true>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avx2_int8::linear_rows(self, qr, rows, epilogue, out);
                         }
                     }
                 }),
                 // SAFETY: AVX2 and FMA are implied by both variants.
-                _ => unsafe { avx2::linear_rows(self, x, rows, epilogue, out) },
+                _ => self.scaled(x, |x| unsafe { avx2::linear_rows(self, x, rows, epilogue, out) }),
             },
         }
     }

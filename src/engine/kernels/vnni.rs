@@ -19,28 +19,38 @@ use std::arch::x86_64::*;
 
 use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 
-/// Quantizes the first `rows` rows of `x` into `qr` (see `reference::quantize_rows`).
+/// Quantizes the first `rows` rows of `x`, times `scale` if given, into `qr` (see
+/// `avx2_int8::quantize_rows`).
 ///
 /// # Safety
-/// The CPU must support AVX-512F/BW and VNNI; `group` must be a multiple of 16 dividing `k`.
+/// The CPU must support AVX-512F/BW and VNNI; `group` must be a multiple of 16 dividing `k`;
+/// `scale`, if any, has `k` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn quantize_rows(x: &[f32], k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows(x: &[f32], scale: Option<&[f32]>, k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group, super::LEVELS_8);
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
+    let factors = scale.map(|s| s[..k].as_ptr());
+    let load = |row: usize, i: usize| {
+        let v = _mm512_loadu_ps(src.add(row * k + i));
+        match factors {
+            Some(f) => _mm512_mul_ps(v, _mm512_loadu_ps(f.add(i))),
+            None => v,
+        }
+    };
     let zero = _mm_set1_epi8(qr.zero as u8 as i8);
     for r in 0..rows {
         for g in 0..groups {
             let at = r * k + g * group;
             let mut amax = _mm512_setzero_ps();
             for v in (0..group).step_by(16) {
-                amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(src.add(at + v))));
+                amax = _mm512_max_ps(amax, _mm512_abs_ps(load(r, g * group + v)));
             }
             let amax = _mm512_reduce_max_ps(amax);
             let (scale, inv) = super::reference::group_scale(amax, super::LEVELS_8);
             let inv = _mm512_set1_ps(inv);
             for v in (0..group).step_by(16) {
-                let q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src.add(at + v)), inv));
+                let q = _mm512_cvtps_epi32(_mm512_mul_ps(load(r, g * group + v), inv));
                 // q + 128 as a byte: |q| ≤ 127, so the wrapping add is exact.
                 let u = _mm_add_epi8(_mm512_cvtsepi32_epi8(q), zero);
                 _mm_storeu_si128(qr.q.as_mut_ptr().add(at + v).cast(), u);
