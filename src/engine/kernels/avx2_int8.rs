@@ -25,23 +25,23 @@ use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL, QUAD};
 /// fit the 16 ymm registers at 2 rows; 3 and 4 measured alike, spills and all.
 const TILE: usize = 4;
 
-/// Quantizes the first `rows` rows of `x`, times `scale` if given (`Linear::input_scale`), into
-/// `qr` (see `reference::quantize_rows`), in `-levels..=levels`: u8 with the offset `levels + 1`
-/// for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also int16, without it, for `vpmaddwd`.
-/// Scaling here, as each vector is loaded, gives the bits of scaling first.
+/// Quantizes the first `rows` rows of `x`, times `input_scale` if given (`Linear::input_scale`),
+/// into `qr` (see `reference::quantize_rows`), in `-levels..=levels`: u8 with the offset
+/// `levels + 1` for `vpdpbusd` and `vpmaddubsw`, and with `WIDE` also int16, without it, for
+/// `vpmaddwd`. Scaling here, as each vector is loaded, gives the bits of scaling first.
 ///
 /// # Safety
-/// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`; `scale`, if any,
-/// has `k` values.
+/// The CPU must support AVX2; `group` must be a multiple of 8 dividing `k`; `input_scale`, if
+/// any, has `k` values.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], scale: Option<&[f32]>, k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], input_scale: Option<&[f32]>, k: usize, group: usize, levels: f32, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group, levels);
     if WIDE {
         qr.wide.resize(rows * k, 0);
     }
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
-    let factors = scale.map(|s| s[..k].as_ptr());
+    let factors = input_scale.map(|s| s[..k].as_ptr());
     let load = |row: usize, i: usize| {
         let v = _mm256_loadu_ps(src.add(row * k + i));
         match factors {

@@ -19,18 +19,18 @@ use std::arch::x86_64::*;
 
 use super::{Epilogue, Linear, QuantizedRows, Weights, PANEL};
 
-/// Quantizes the first `rows` rows of `x`, times `scale` if given, into `qr` (see
+/// Quantizes the first `rows` rows of `x`, times `input_scale` if given, into `qr` (see
 /// `avx2_int8::quantize_rows`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F/BW and VNNI; `group` must be a multiple of 16 dividing `k`;
-/// `scale`, if any, has `k` values.
+/// `input_scale`, if any, has `k` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn quantize_rows(x: &[f32], scale: Option<&[f32]>, k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows(x: &[f32], input_scale: Option<&[f32]>, k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize(rows, k, group, super::LEVELS_8);
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
-    let factors = scale.map(|s| s[..k].as_ptr());
+    let factors = input_scale.map(|s| s[..k].as_ptr());
     let load = |row: usize, i: usize| {
         let v = _mm512_loadu_ps(src.add(row * k + i));
         match factors {
