@@ -293,9 +293,13 @@ mod tests {
         assert_eq!(a, b);
         let img = neutralize("![Photo of Jane, smiling](me.png)\n<img src=a.png alt=\"Jane at work\">\nGo dev");
         assert!(!img.contains("Jane") && img.contains("Go dev"), "{img}");
-        // A photo above the name: the name is still the first line with text on it.
+        // A photo above the name: the name is still the first line with text on it, and what
+        // is embedded is the same whoever the photo and the name show.
         let photo = neutralize(&format!("![Photo of Amara](me.jpg)\n{RESUME}"));
         assert!(!photo.contains("Amara") && photo.contains("Backend engineer"), "{photo}");
+        let other = neutralize(&format!("![Photo of Li, an older man](li.jpg)\n{swapped}"));
+        let texts = |n: &str| units(n).into_iter().map(|u| u.text).collect::<Vec<String>>();
+        assert_eq!(texts(&photo), texts(&other));
     }
 
     #[test]
