@@ -97,14 +97,14 @@ fn softmax_body(xs: &mut [f32], len: usize) {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = xs.chunks_exact(LANES);
     // `f32::max` also orders NaNs, a compare and a blend more per vector; scores are not NaN.
-    let max = |a: f32, b: f32| if a > b { a } else { b };
-    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, max);
+    let larger = |a: f32, b: f32| if a > b { a } else { b };
+    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, larger);
     for c in chunks {
         for l in 0..LANES {
-            lanes[l] = max(lanes[l], c[l]);
+            lanes[l] = larger(lanes[l], c[l]);
         }
     }
-    let max = lanes.iter().copied().fold(tail, max);
+    let max = lanes.iter().copied().fold(tail, larger);
     // exp and its sum in one pass, in 16 partial sums (one AVX-512 vector).
     let mut sums = [0f32; 2 * LANES];
     let mut chunks = xs.chunks_exact_mut(2 * LANES);
