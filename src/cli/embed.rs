@@ -65,7 +65,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Per-call times (ms) and throughput, as one JSON object on stdout.
+/// Per-call times (ms), throughput and the CPU time of the timed loop, as one JSON object on
+/// stdout. `cpu_s` counts every thread of the process during the loop, as the ONNX Runtime
+/// peer's `time.process_time()` does (bench/peer_bench.py): start-up, the warm-up call and
+/// writing `--vectors` are outside it on both sides.
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let embedder = args.compute.apply(args.snapshot.open()?)?;
     let texts: Vec<String> = std::fs::read_to_string(&args.texts)?.lines().map(str::to_owned).collect();
@@ -74,7 +77,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     embedder.embed(&refs[..args.batch.min(refs.len())])?;
     let mut calls = Vec::new();
     let mut last = Vec::new();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu_s());
     for _ in 0..args.passes.max(1) {
         last.clear();
         for chunk in refs.chunks(args.batch) {
@@ -83,7 +86,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             calls.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
-    let total = start.elapsed().as_secs_f64();
+    let (total, cpu) = (start.elapsed().as_secs_f64(), process_cpu_s() - cpu);
     if let Some(path) = args.vectors {
         let mut out = BufWriter::new(std::fs::File::create(path)?);
         for v in &last {
@@ -97,9 +100,20 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let report = serde_json::json!({
         "calls": calls.len(), "median_ms": pct(0.5), "p99_ms": pct(0.99),
         "texts_per_s": (refs.len() * args.passes.max(1)) as f64 / total,
-        "threads": embedder.threads(),
+        "threads": embedder.threads(), "cpu_s": cpu,
         "rss_mb": snapembed::service::memory::process_rss() as f64 / 1048576.0,
     });
     println!("{report}");
     Ok(())
+}
+
+/// CPU seconds this process has used so far, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu_s() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return f64::NAN;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
