@@ -250,6 +250,9 @@ for g in (64, 128):
     reg(f"SQqf0.8p2_A7g{g}_Wg{g}", levels=63, agroup=g, wgroup=g, alpha=0.8, alpha_kinds=QF, pow2=True)
     reg(f"SQqf0.8p2_F32_Wg{g}", levels=None, agroup=g, wgroup=g, alpha=0.8, alpha_kinds=QF, pow2=True)
     reg(f"F32_Wg{g}", levels=None, agroup=g, wgroup=g)
+# 7-bit weights (levels 63) beside 7-bit activations: two `vpmaddubsw` pair sums then fit one
+# int16 (2 · 2 · 127 · 63 < 32767), so one `vpmaddwd` could serve two steps on AVX2.
+reg("SQqf0.8p2_A7g64_W7g64", levels=63, agroup=64, wgroup=64, wlevels=63, alpha=0.8, alpha_kinds=QF, pow2=True)
 reg("SQln0.8p2_A7g128_Wg128", levels=63, agroup=128, wgroup=128, alpha=0.8, alpha_kinds=QF, pow2=True, xmax="layernorm")
 KINDS = ("qkv", "attn_out", "ffn_up", "ffn_down")
 for kd in KINDS:  # ablation: one-scale-per-row 7-bit on ONE Linear kind, per-group-32 elsewhere
