@@ -257,7 +257,8 @@ def engine(args, wrap=(), repeat=1):
     res = {k: {key: med(rs, key) for key in ("median_ms", "p99_ms", "texts_per_s", "peak_rss_mb", "cpu_ms_per_text")} for k, rs in runs.items()}
     # Ratios are the median of the per-round ratios, each taken between two runs minutes apart
     # at most; a ratio of two medians would pair runs from different rounds.
-    ratio = lambda th, w, key, num, den: statistics.median(a[key] / b[key] for a, b in zip(runs[(th, w, num)], runs[(th, w, den)]))
+    per_round = lambda key, num, den: statistics.median(a[key] / b[key] for a, b in zip(runs[num], runs[den]))
+    ratio = lambda th, w, key, num, den: per_round(key, (th, w, num), (th, w, den))
     import numpy as np
     load = lambda p: np.load(p) if p.endswith(".npy") else np.array([json.loads(l) for l in open(p)])
     ref = load(vecs[(threads[0], "ORT fp32")])
@@ -296,8 +297,8 @@ def engine(args, wrap=(), repeat=1):
         cells = [f"{acc[(th, n)][0]:.5f} / {acc[(th, n)][1]:.5f}" for n in names]
         lines.append(f"| {th} | (c) cosine to fp32, mean / min | " + " | ".join(cells) + " | | | |")
     if threads == (1, 2):
-        gain = lambda w, one, key, faster: statistics.median((a[key] / b[key]) ** faster for a, b in zip(runs[(2, w, "snapembed")], runs[one]))
-        on_b, on_c = gain("b", (2, "b", own), "median_ms", -1), gain("c", (1, "c", "snapembed"), "texts_per_s", 1)
+        on_b = ratio(2, "b", "median_ms", own, "snapembed")
+        on_c = per_round("texts_per_s", (2, "c", "snapembed"), (1, "c", "snapembed"))
         lines += ["", f"snapembed 2 threads ÷ 1 thread, median of per-round ratios: {on_b:.2f}× on (b), its 1-thread run right after the "
                       f"2-thread one; {on_c:.2f}× on (c), from the two blocks' runs minutes apart."]
     if not wrap:
