@@ -53,6 +53,10 @@ pub fn erf(x: f32) -> f32 {
     y.copysign(x)
 }
 
+/// A bound GELU's outputs never go below: its minimum is -0.16997 (at x ≈ -0.7518), and the
+/// polynomial erf is off by ~1.5e-7 at most (`kernels::Floor`).
+pub const GELU_FLOOR: f32 = -0.17;
+
 /// GELU with the exact erf, in place: `0.5 x (1 + erf(x / √2))`.
 pub fn gelu(isa: Isa, xs: &mut [f32]) {
     wide!(isa, gelu_body(xs))

@@ -21,9 +21,11 @@
 //!   (`LinearRef::input_scale`): on the goldens, mean cosine 0.9996–0.9997 / min 0.9990 to
 //!   sentence-transformers (groups of 32 without smoothing: 0.9995–0.9996 / 0.9983; one scale
 //!   per row: min 0.9877). Plain AVX2's default is 7-bit activations (`Isa::Avx2Int7`,
-//!   `vpmaddubsw` in the `avxvnni` design): mean 0.9992–0.9994, min 0.9966–0.9989 (at 32
-//!   without smoothing 0.9990–0.9993 / 0.9956–0.9986), for ~1.2–1.3× the 8-bit kernel's matmul
-//!   speed (~1.05–1.1× on a whole batch: Zen 3, 2026-12-01).
+//!   `vpmaddubsw` in the `avxvnni` design), and GELU's outputs 6 bits above its floor, two
+//!   steps of k per `vpmaddwd` (`Floor`): mean 0.9991–0.9993, min 0.9965–0.9986 (7 bits
+//!   throughout: 0.9992–0.9994 / 0.9966–0.9989; at 32 without smoothing 0.9990–0.9993 /
+//!   0.9956–0.9986), for ~1.2–1.3× the 8-bit kernel's matmul speed (~1.05–1.1× on a whole
+//!   batch: Zen 3, 2026-12-01), and the floor ~1.08× more (Xeon, 2026-12-02).
 //!
 //! `reference` is the spec and the portable path; the best kernel the CPU has is chosen once at
 //! start-up (`Isa::detect`, or `--kernels`), and each is tested against the spec. The f32-
@@ -70,8 +72,42 @@ pub struct Linear<'a> {
     pub bias: &'a [f32],
     /// `[k]` factors every row of x is multiplied by first (model-prep's smoothing), if any.
     pub input_scale: Option<&'a [f32]>,
+    /// A bound the inputs never go below, if known (GELU's outputs), for kernels that quantize
+    /// `x − floor` without a sign (`Isa::Avx2Int7`).
+    pub floor: Option<Floor<'a>>,
     pub k: usize,
     pub n: usize,
+}
+
+/// Inputs ≥ `value`, and the bias that goes with quantizing `x − value` instead of x:
+/// `bias + value · Σ_k W[k, column]`, over the dequantized int8 weights (`Floor::bias_for`).
+///
+/// `Isa::Avx2Int7` quantizes such inputs (GELU's outputs, the feed-forward's second matmul, a
+/// third of the arithmetic) as `x − value` in 6 bits without a sign, `0..=63`: the same step
+/// as 7 bits with a sign, which spend half their range on a sign GELU's outputs hardly have.
+/// Two `vpmaddubsw` pair sums with 8-bit weights then fit one int16 (2 · 2 · 63 · 127 <
+/// 32767), so one `vpmaddwd` serves 8 k instead of 4 (`avxvnni::linear_rows_pairs`): 5 vector
+/// ops per 8 k and 8 columns of a row where 7 bits take 6. Other kernels ignore the floor.
+#[derive(Clone, Copy)]
+pub struct Floor<'a> {
+    pub value: f32,
+    pub bias: &'a [f32],
+}
+
+impl Floor<'_> {
+    /// `bias + value · Σ_k W[k, column]` for int8 weights, in f64, rounded once; `None` for
+    /// f32 weights, which no kernel quantizes.
+    pub fn bias_for(weights: Weights, bias: &[f32], value: f32, n: usize) -> Option<Vec<f32>> {
+        let Weights::I8 { scales, sums, .. } = weights else { return None };
+        // `scales` and `sums` are `[k / group, n]` in panel layout: group g of column c of
+        // panel p at `(p · groups + g) · PANEL + c`.
+        let groups = scales.len() / n;
+        let column = |j: usize| -> f64 {
+            let (p, c) = (j / PANEL, j % PANEL);
+            (0..groups).map(|g| (p * groups + g) * PANEL + c).map(|i| scales[i] as f64 * sums[i] as f64).sum()
+        };
+        Some((0..n).map(|j| (bias[j] as f64 + value as f64 * column(j)) as f32).collect())
+    }
 }
 
 /// What happens to `x · W + b` before it is stored.
@@ -182,6 +218,16 @@ impl Isa {
         false
     }
 
+    /// Whether inputs with a known floor (`Linear::floor`) are quantized above it, without a
+    /// sign (see `Floor`).
+    pub fn quantizes_above_floors(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self == Isa::Avx2Int7 {
+            return true;
+        }
+        false
+    }
+
     /// The kernels to compute vectors that are stored (an index) with: the same as `self` but
     /// for 7-bit activations, which only plain-AVX2 CPUs choose, replaced by the 8-bit spec that
     /// AVX2, AVX-VNNI and AVX-512 VNNI CPUs all compute to the same bits. So an index built on a
@@ -207,9 +253,11 @@ impl Isa {
     }
 }
 
-/// Quantized activations span `-127..=127` (8 bits) or `-63..=63` (7 bits).
+/// Quantized activations span `-127..=127` (8 bits) or `-63..=63` (7 bits), or `0..=63` above
+/// a floor (6 bits without a sign).
 const LEVELS_8: f32 = 127.0;
 const LEVELS_7: f32 = 63.0;
+pub(crate) const LEVELS_ABOVE_FLOOR: f32 = 63.0;
 
 /// Activations quantized to int8 per row and per group of k, for the int8-activation kernels.
 #[derive(Default)]
@@ -219,7 +267,8 @@ pub(crate) struct QuantizedRows {
     /// `zero · Σ w` to each group's dot product; the kernels cancel it by starting the group's
     /// sum at `-zero · Σ w` (`Weights::I8::sums`).
     q: Vec<u8>,
-    /// `levels + 1`: 128 for 8 bits, 64 for 7, so that `q + zero` spans `1..=2 · levels + 1`.
+    /// `levels + 1`: 128 for 8 bits, 64 for 7, so that `q + zero` spans `1..=2 · levels + 1`;
+    /// 0 for values quantized above a floor, without a sign (`Isa::quantizes_above_floors`).
     zero: i32,
     /// `[rows, k / group]`: a group's values are `q · scale`.
     scale: Vec<f32>,
@@ -229,8 +278,14 @@ pub(crate) struct QuantizedRows {
 
 impl QuantizedRows {
     fn resize(&mut self, rows: usize, k: usize, group: usize, levels: f32) {
-        self.q.resize(rows * k, 0);
+        self.resize_unsigned(rows, k, group);
         self.zero = levels as i32 + 1;
+    }
+
+    /// For values without a sign, stored as they are (`zero` 0).
+    fn resize_unsigned(&mut self, rows: usize, k: usize, group: usize) {
+        self.q.resize(rows * k, 0);
+        self.zero = 0;
         self.scale.resize(rows * (k / group), 0.0);
     }
 }
@@ -263,6 +318,9 @@ impl Linear<'_> {
         }
         if let Some(scale) = self.input_scale {
             assert_eq!(scale.len(), self.k);
+        }
+        if let Some(floor) = self.floor {
+            assert_eq!(floor.bias.len(), self.n);
         }
         // Row blocks keep a block of x in L2 while every panel streams past it once; a multiple
         // of 12 rows suits both micro-kernels' tiles.
@@ -338,10 +396,16 @@ impl Linear<'_> {
                             avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avxvnni::linear_rows(self, qr, rows, epilogue, out);
                         }
-                        Isa::Avx2Int7 => {
-                            avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
-                            avxvnni::linear_rows_7bit(self, qr, rows, epilogue, out);
-                        }
+                        Isa::Avx2Int7 => match self.floor {
+                            Some(floor) => {
+                                avx2_int8::quantize_rows_above(x, self.input_scale, floor.value, self.k, group, rows, qr);
+                                avxvnni::linear_rows_pairs(&Linear { bias: floor.bias, ..*self }, qr, rows, epilogue, out);
+                            }
+                            None => {
+                                avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
+                                avxvnni::linear_rows_7bit(self, qr, rows, epilogue, out);
+                            }
+                        },
                         _ => {
                             avx2_int8::quantize_rows::<true>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avx2_int8::linear_rows(self, qr, rows, epilogue, out);
@@ -484,7 +548,7 @@ mod tests {
         let tol = |want: f64| 1e-4 * (1.0 + want.abs());
 
         let packed = pack_panels(&w, k, n);
-        let lin = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, floor: None, k, n };
         let mut out = vec![0f32; m * n];
         lin.forward(isa, &x, m, Epilogue::Residual(&res), &mut out);
         let want = naive(&x, &w, &b, m, k, n);
@@ -496,7 +560,7 @@ mod tests {
         let group = 32;
         let (q, s, deq) = quantize(&w, k, n, group);
         let p8 = Packed::new(&q, &s, k, n, group);
-        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
         lin.forward(isa, &x, m, Epilogue::None, &mut out);
         if isa.quantizes_activations() {
             // A different definition, checked against the f64 one in its own test.
@@ -528,7 +592,7 @@ mod tests {
         let (q, s, _) = quantize(&w, k, n, 32);
         let p8 = Packed::new(&q, &s, k, n, 32);
         let b = noise(13, n, 0.1);
-        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
         let simd: Vec<Isa> =
             Isa::available().into_iter().filter(|&i| i != Isa::Portable && !i.quantizes_activations()).collect();
         let outs: Vec<Vec<f32>> = simd
@@ -554,8 +618,8 @@ mod tests {
         let (q, s, _) = quantize(&w, k, n, 32);
         let p8 = Packed::new(&q, &s, k, n, 32);
         let b = noise(9, n, 0.1);
-        let f32_weights = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, k, n };
-        let i8_weights = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+        let f32_weights = Linear { weights: Weights::F32(&packed), bias: &b, input_scale: None, floor: None, k, n };
+        let i8_weights = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
         for (isa, lin) in Isa::available().into_iter().flat_map(|isa| [(isa, f32_weights), (isa, i8_weights)]) {
             let mut all = vec![0f32; 13 * n];
             lin.forward(isa, &x, 13, Epilogue::Gelu, &mut all);
@@ -582,7 +646,7 @@ mod tests {
         let b = noise(33, n, 0.1);
         let res = noise(34, m * n, 1.0);
         for weights in [Weights::F32(&packed), p8.weights()] {
-            let plain = Linear { weights, bias: &b, input_scale: None, k, n };
+            let plain = Linear { weights, bias: &b, input_scale: None, floor: None, k, n };
             let with_scale = Linear { input_scale: Some(&scale), ..plain };
             for isa in Isa::available() {
                 for epi in [Epilogue::Residual(&res), Epilogue::Gelu] {
@@ -601,8 +665,16 @@ mod tests {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
-        reference::quantize_rows(x, lin.k, group, isa.activation_levels(), m, &mut qr);
-        reference::linear_rows_q8(lin, &qr, m, epi, &mut out);
+        match lin.floor.filter(|_| isa.quantizes_above_floors()) {
+            Some(floor) => {
+                reference::quantize_rows_above(x, floor.value, lin.k, group, m, &mut qr);
+                reference::linear_rows_q8(&Linear { bias: floor.bias, ..*lin }, &qr, m, epi, &mut out);
+            }
+            None => {
+                reference::quantize_rows(x, lin.k, group, isa.activation_levels(), m, &mut qr);
+                reference::linear_rows_q8(lin, &qr, m, epi, &mut out);
+            }
+        }
         out
     }
 
@@ -618,7 +690,7 @@ mod tests {
         let b = noise(23, n, 0.1);
         let (q, s, deq) = quantize(&w, k, n, 32);
         let p8 = Packed::new(&q, &s, k, n, 32);
-        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
         let got = q8_spec(Isa::Portable, &lin, &x, m, Epilogue::None);
         let want = naive(&x, &deq, &b, m, k, n);
         for i in 0..m {
@@ -665,7 +737,7 @@ mod tests {
                 let res = noise(34, m * n, 1.0);
                 let (q, s, _) = quantize(&w, k, n, 32);
                 let p8 = Packed::new(&q, &s, k, n, 32);
-                let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+                let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
                 for epi in [Epilogue::None, Epilogue::Residual(&res)] {
                     let mut out = vec![0f32; m * n];
                     lin.forward(isa, &x, m, epi, &mut out);
@@ -690,11 +762,95 @@ mod tests {
         let s = vec![0.01f32; k / 32 * n];
         let b = vec![0f32; n];
         let p8 = Packed::new(&q, &s, k, n, 32);
-        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let mut out = vec![0f32; m * n];
             lin.forward(isa, &x, m, Epilogue::None, &mut out);
             assert_eq!(out, q8_spec(isa, &lin, &x, m, Epilogue::None), "{isa:?}");
+        }
+    }
+
+    #[test]
+    fn a_floors_bias_adds_the_floor_times_each_columns_weights() {
+        let (k, n, group) = (128, 32, 64);
+        let (q, s, deq) = quantize(&noise(61, k * n, 0.2), k, n, group);
+        let p8 = Packed::new(&q, &s, k, n, group);
+        let b = noise(62, n, 0.1);
+        let got = Floor::bias_for(p8.weights(), &b, -0.17, n).unwrap();
+        for j in 0..n {
+            let want = b[j] as f64 - 0.17 * (0..k).map(|t| deq[t * n + j] as f64).sum::<f64>();
+            assert!((got[j] as f64 - want).abs() < 1e-5, "column {j}: {} vs {want}", got[j]);
+        }
+        assert!(Floor::bias_for(Weights::F32(&deq), &b, -0.17, n).is_none());
+    }
+
+    #[test]
+    fn inputs_above_a_floor_give_the_specs_bits_and_the_definitions_values() {
+        let quantizing: Vec<Isa> = Isa::available().into_iter().filter(|i| i.quantizes_activations()).collect();
+        // Rows 1, 3, 5, 13, 29: whole tiles of 4 and 6 and their remainders; k up to the
+        // feed-forward's 1,536.
+        let shapes = [(1, 64, 16, 64), (3, 128, 32, 32), (5, 384, 48, 64), (13, 1536, 32, 64), (29, 1536, 16, 64)];
+        for (m, k, n, group) in shapes {
+            // GELU's outputs, an outlier, and a group all at the floor (0 above it).
+            let mut x = noise(71 + m as u64, m * k, 2.0);
+            math::gelu(Isa::Portable, &mut x);
+            x[k / 2] = 30.0;
+            x[(m - 1) * k..(m - 1) * k + group].fill(math::GELU_FLOOR);
+            assert!(x.iter().all(|&v| v >= math::GELU_FLOOR));
+            let w = noise(72 + k as u64, k * n, 0.2);
+            let b = noise(73, n, 0.1);
+            let res = noise(74, m * n, 1.0);
+            let (q, s, deq) = quantize(&w, k, n, group);
+            let p8 = Packed::new(&q, &s, k, n, group);
+            let fb = Floor::bias_for(p8.weights(), &b, math::GELU_FLOOR, n).unwrap();
+            let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: Some(Floor { value: math::GELU_FLOOR, bias: &fb }), k, n };
+            let want = naive(&x, &deq, &b, m, k, n);
+            for &isa in &quantizing {
+                for epi in [Epilogue::None, Epilogue::Residual(&res)] {
+                    let mut out = vec![0f32; m * n];
+                    lin.forward(isa, &x, m, epi, &mut out);
+                    assert_eq!(out, q8_spec(isa, &lin, &x, m, epi), "{isa:?} m{m} k{k} n{n}");
+                }
+                // Each value above the floor is off by at most half a step, (amax − floor) / 126.
+                let mut got = vec![0f32; m * n];
+                lin.forward(isa, &x, m, Epilogue::None, &mut got);
+                for i in 0..m {
+                    for j in 0..n {
+                        let bound: f64 = (0..k / group)
+                            .map(|g| {
+                                let span = (0..group).map(|t| x[i * k + g * group + t] - math::GELU_FLOOR).fold(0f32, f32::max) as f64;
+                                let wsum: f64 = (0..group).map(|t| deq[(g * group + t) * n + j].abs() as f64).sum();
+                                span / 126.0 * wsum
+                            })
+                            .sum::<f64>()
+                            + 1e-4;
+                        let err = (got[i * n + j] as f64 - want[i * n + j]).abs();
+                        assert!(err <= bound, "{isa:?} [{i},{j}] error {err} over bound {bound}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inputs_above_a_floor_take_extreme_weights_exactly() {
+        // Every input at its group's top (63 above the floor) and weights at ±127 in runs of 8
+        // k: the two pair sums that share a `vpmaddwd` reach ±2 · 2 · 63 · 127 = ±32,004, just
+        // inside int16; a saturating or 16-bit-wrapping sum would differ from the spec.
+        let (m, k, n, group) = (5, 128, 32, 64);
+        let x = vec![1.0f32; m * k];
+        let q: Vec<i8> = (0..k * n).map(|i| if (i / n / 8 + i % n) % 2 == 0 { 127 } else { -127 }).collect();
+        let s = vec![0.01f32; k / group * n];
+        let b = vec![0.5f32; n];
+        let p8 = Packed::new(&q, &s, k, n, group);
+        let fb = Floor::bias_for(p8.weights(), &b, math::GELU_FLOOR, n).unwrap();
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: Some(Floor { value: math::GELU_FLOOR, bias: &fb }), k, n };
+        for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
+            let mut out = vec![0f32; m * n];
+            lin.forward(isa, &x, m, Epilogue::None, &mut out);
+            assert_eq!(out, q8_spec(isa, &lin, &x, m, Epilogue::None), "{isa:?}");
+            // Row 0, column 0: 64 weights of +127 and 64 of −127 over k, all inputs 1.
+            assert!((out[0] - 0.5).abs() < 1e-3, "{isa:?}: {}", out[0]);
         }
     }
 
@@ -709,7 +865,7 @@ mod tests {
             let b = noise(43, n, 0.1);
             let (q, s, _) = quantize(&w, k, n, 4);
             let p8 = Packed::new(&q, &s, k, n, 4);
-            let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+            let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
             let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
             lin.forward(isa, &x, m, Epilogue::None, &mut got);
             lin.forward(Isa::Avx2Fma, &x, m, Epilogue::None, &mut want);
@@ -728,7 +884,7 @@ mod tests {
         let b = noise(43, n, 0.1);
         let (q, s, _) = quantize(&w, k, n, 8);
         let p8 = Packed::new(&q, &s, k, n, 8);
-        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, k, n };
+        let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: None, k, n };
         let (mut got, mut want) = (vec![0f32; m * n], vec![0f32; m * n]);
         lin.forward(isa, &x, m, Epilogue::None, &mut got);
         lin.forward(Isa::Avx512, &x, m, Epilogue::None, &mut want);

@@ -91,6 +91,27 @@ pub(super) fn quantize_rows(x: &[f32], k: usize, group: usize, levels: f32, rows
 }
 
 #[cfg(test)]
+/// Quantizes `x − floor` (clamped at 0) of the first `rows` rows to `0..=63`, one scale per row
+/// and group of k, stored as they are (`zero` 0): the spec of `avx2_int8::quantize_rows_above`
+/// (see `Floor`).
+pub(super) fn quantize_rows_above(x: &[f32], floor: f32, k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
+    qr.resize_unsigned(rows, k, group);
+    let groups = k / group;
+    for r in 0..rows {
+        for g in 0..groups {
+            let at = r * k + g * group;
+            let above = |v: &f32| (v - floor).max(0.0);
+            let src = &x[at..at + group];
+            let (scale, inv) = group_scale(src.iter().map(above).fold(0f32, f32::max), super::LEVELS_ABOVE_FLOOR);
+            for (q, v) in qr.q[at..at + group].iter_mut().zip(src) {
+                *q = (above(v) * inv).round_ties_even() as u8;
+            }
+            qr.scale[r * groups + g] = scale;
+        }
+    }
+}
+
+#[cfg(test)]
 /// int8 weights × quantized rows (the spec of `vnni::linear_rows`): per group, the exact
 /// integer dot product, scaled by the row's and the column's group scales into an f32 sum.
 pub(super) fn linear_rows_q8(lin: &Linear, qr: &QuantizedRows, rows: usize, epi: Epilogue, out: &mut [f32]) {

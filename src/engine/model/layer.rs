@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::{resize, Dims, LinearIds, ModelError, Norm, Scratch};
-use crate::engine::kernels::{math, Epilogue, Isa, Linear, Weights, PANEL};
+use crate::engine::kernels::{math, Epilogue, Floor, Isa, Linear, Weights, PANEL};
 use crate::engine::snapshot::{PlanStep, Snapshot};
 use crate::engine::team;
 
@@ -15,6 +15,9 @@ pub struct EncoderLayer {
     intermediate: LinearIds,
     output: LinearIds,
     output_norm: Norm,
+    /// The feed-forward's second matmul's bias for inputs quantized above GELU's floor
+    /// (`Floor`), if its weights are int8.
+    output_floor_bias: Option<Vec<f32>>,
 }
 
 impl EncoderLayer {
@@ -24,12 +27,15 @@ impl EncoderLayer {
             return Err(ModelError::Plan("expected an EncoderLayer step".into()));
         };
         let (h, i) = (d.hidden, d.intermediate);
+        let output = LinearIds::load(snap, output, i, h)?;
+        let bound = output.bind(snap);
         Ok(EncoderLayer {
             qkv: LinearIds::load(snap, qkv, h, 3 * h)?,
             attention_output: LinearIds::load(snap, attention_output, h, h)?,
             attention_norm: Norm::load(snap, attention_norm, h)?,
             intermediate: LinearIds::load(snap, intermediate, h, i)?,
-            output: LinearIds::load(snap, output, i, h)?,
+            output_floor_bias: Floor::bias_for(bound.weights, bound.bias, math::GELU_FLOOR, h),
+            output,
             output_norm: Norm::load(snap, output_norm, h)?,
         })
     }
@@ -66,7 +72,8 @@ impl EncoderLayer {
         self.attention_output.bind(snap).forward(isa, p.ctx, m, Epilogue::Residual(p.x), p.h);
         self.attention_norm.apply(snap, p.h, d.eps);
         self.intermediate.bind(snap).forward(isa, p.h, m, Epilogue::Gelu, p.ffn);
-        self.output.bind(snap).forward(isa, p.ffn, m, Epilogue::Residual(p.h), p.x);
+        let floor = self.output_floor_bias.as_deref().map(|bias| Floor { value: math::GELU_FLOOR, bias });
+        Linear { floor, ..self.output.bind(snap) }.forward(isa, p.ffn, m, Epilogue::Residual(p.h), p.x);
         self.output_norm.apply(snap, p.x, d.eps);
     }
 }
@@ -159,13 +166,13 @@ fn attention(isa: Isa, d: &Dims, seqs: &[&[u32]], qkv: &[f32], rows: Range<usize
             }
             resize(&mut a.zeros, tp.max(dh));
             resize(&mut a.scores, q * tp);
-            let kt = Linear { weights: Weights::F32(&a.keys), bias: &a.zeros[..tp], input_scale: None, k: dh, n: tp };
+            let kt = Linear { weights: Weights::F32(&a.keys), bias: &a.zeros[..tp], input_scale: None, floor: None, k: dh, n: tp };
             kt.forward(isa, &a.q, q, Epilogue::None, &mut a.scores);
             for row in a.scores.chunks_exact_mut(tp) {
                 math::softmax(isa, row, t);
             }
             resize(&mut a.out, q * dh);
-            let v = Linear { weights: Weights::F32(&a.values), bias: &a.zeros[..dh], input_scale: None, k: tp, n: dh };
+            let v = Linear { weights: Weights::F32(&a.values), bias: &a.zeros[..dh], input_scale: None, floor: None, k: tp, n: dh };
             v.forward(isa, &a.scores, q, Epilogue::None, &mut a.out);
             for (i, row) in a.out.chunks_exact(dh).enumerate() {
                 ctx[(start + q0 + i - rows.start) * h + qo..][..dh].copy_from_slice(row);

@@ -143,7 +143,7 @@ impl LinearIds {
             },
         };
         let input_scale = self.input_scale.map(|id| snap.f32_data(id));
-        Linear { weights, bias: snap.f32_data(self.bias), input_scale, k: self.k, n: self.n }
+        Linear { weights, bias: snap.f32_data(self.bias), input_scale, floor: None, k: self.k, n: self.n }
     }
 }
 
