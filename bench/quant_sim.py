@@ -157,11 +157,66 @@ class QMiniLM(MiniLM):
             W = self.w[name + ".weight"]
             if name in self.smooth:
                 W = (W * self.smooth[name][:, None]).astype(F32)
-            self.qcache[name] = quant_weight(W, cfg["wgroup"], cfg.get("wlevels", 127))[0]
+            wl = cfg.get("wlevels", 127)
+            if isinstance(wl, dict):
+                wl = wl.get(linear_kind(name), 127)
+            self.qcache[name] = quant_weight(W, cfg["wgroup"], wl)[0]
 
     def forward(self, ids, type_ids, mask):
         self._valid = mask.reshape(-1).astype(bool)
-        return super().forward(ids, type_ids, mask)
+        if self.cfg is None or not self.cfg.get("attention"):
+            return super().forward(ids, type_ids, mask)
+        return self._forward_int8_attention(ids, type_ids, mask, self.cfg["attention"])
+
+    def _forward_int8_attention(self, ids, type_ids, mask, parts):
+        """The reference forward pass with attention's two matmuls in integers: "qk" quantizes
+        each query head (7 bits, one scale per token and head) and each key head (8 bits, one
+        scale per token and head), so both scales factor out of the 32-term dot product; "pv"
+        quantizes the unnormalized probabilities e = exp(s - max) (7 bits, max 1 per row, one
+        scale per row) and V (8 bits, one scale per head dimension over the sequence's keys),
+        then divides by the exact sum."""
+        w = self.w
+        B, T = ids.shape
+        x = (w["embeddings.word_embeddings.weight"][ids]
+             + w["embeddings.position_embeddings.weight"][:T][None]
+             + w["embeddings.token_type_embeddings.weight"][type_ids])
+        x = self._ln(x, "embeddings.LayerNorm")
+        D = x.shape[-1]
+        H, dh = self.n_heads, D // self.n_heads
+        bias = ((1.0 - mask[:, None, None, :]) * np.finfo(F32).min).astype(F32)
+        scale = F32(1.0 / np.sqrt(dh))
+
+        def sym(a, levels, axis):
+            amax = np.abs(a).max(axis, keepdims=True)
+            s = np.where(amax > 0, amax / F32(levels), F32(1)).astype(F32)
+            return (np.clip(np.rint(a / s), -levels, levels).astype(np.float64) * s).astype(np.float64)
+        for l in range(self.n_layers):
+            p = f"encoder.layer.{l}."
+            q = self._dense(x, p + "attention.self.query").reshape(B, T, H, dh).transpose(0, 2, 1, 3)
+            k = self._dense(x, p + "attention.self.key").reshape(B, T, H, dh).transpose(0, 2, 3, 1)
+            v = self._dense(x, p + "attention.self.value").reshape(B, T, H, dh).transpose(0, 2, 1, 3)
+            if "qk" in parts:
+                s = (sym(q, 63, -1) @ sym(k, 127, -2)).astype(F32) * scale + bias
+            else:
+                s = (q @ k) * scale + bias
+            s = s - s.max(-1, keepdims=True)
+            e = np.exp(s)
+            total = e.sum(-1, keepdims=True)
+            if "pv" in parts:
+                # padded keys have e = 0 exactly; V's padded rows are whatever the pass gave them
+                vm = v * mask[:, None, :, None]
+                # "pv8": e in 8 bits unsigned (255 levels), V in 7 (63): a `vpmaddubsw` pair
+                # still fits int16 (2 · 255 · 63 < 32767)
+                pl, vl = (255, 63) if "pv8" in parts else (127, 127)
+                ctx = ((np.rint(e * pl).astype(np.float64) / pl) @ sym(vm, vl, -2)) / total
+                ctx = ctx.astype(F32)
+            else:
+                ctx = (e / total) @ v
+            ctx = ctx.transpose(0, 2, 1, 3).reshape(B, T, D)
+            x = self._ln(self._dense(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+            h = self._gelu(self._dense(x, p + "intermediate.dense"))
+            x = self._ln(self._dense(h, p + "output.dense") + x, p + "output.LayerNorm")
+        return x
 
     def _dense(self, x, name):
         W = self.w[name + ".weight"]
@@ -182,7 +237,16 @@ class QMiniLM(MiniLM):
             ag = self.cfg["agroup"]
             if isinstance(ag, dict):
                 ag = ag[linear_kind(name)]
-            Xd = quant_act(X2, self.cfg["levels"], ag)[0]
+            if self.cfg.get("gelu_shift") and linear_kind(name) == "ffn_down":
+                # GELU's output is ≥ -0.17: shifted by +0.17 it is unsigned, and 7 bits of u8
+                # (0..127, no offset) cover it at twice the symmetric resolution; the shift
+                # comes back as -0.17 · Σ W per column (exact, in the bias).
+                # "gelu6": 6 bits (0..63), as symmetric 7 bits resolve a sign's half; then two
+                # `vpmaddubsw` pair sums with 8-bit weights fit one int16 (2 · 2 · 63 · 127).
+                Xs = (X2 + F32(0.17)).astype(F32)
+                Xd = quant_act(Xs, 63 if self.cfg["gelu_shift"] == 6 else 127, ag)[0] - 0.17
+            else:
+                Xd = quant_act(X2, self.cfg["levels"], ag)[0]
             out = (Xd @ self.qcache[name]).astype(F32)
         return out.reshape(*x.shape[:-1], W.shape[1]) + self.w[name + ".bias"]
 
@@ -253,6 +317,17 @@ for g in (64, 128):
 # 7-bit weights (levels 63) beside 7-bit activations: two `vpmaddubsw` pair sums then fit one
 # int16 (2 · 2 · 127 · 63 < 32767), so one `vpmaddwd` could serve two steps on AVX2.
 reg("SQqf0.8p2_A7g64_W7g64", levels=63, agroup=64, wgroup=64, wlevels=63, alpha=0.8, alpha_kinds=QF, pow2=True)
+# Attention's two matmuls in integers too (f32 in the engine and in ONNX Runtime's fused graph).
+for parts in ("qk", "pv", "qkpv", "pv8", "qkpv8"):
+    reg(f"SQqf0.8p2_A7g64_Wg64_att{parts}", levels=63, agroup=64, wgroup=64, alpha=0.8, alpha_kinds=QF, pow2=True,
+        attention=parts)
+# GELU's output shifted to unsigned 7 bits for the feed-forward's second matmul, alone and with
+# 7-bit weights (everywhere, or only there).
+F4 = dict(levels=63, agroup=64, wgroup=64, alpha=0.8, alpha_kinds=QF, pow2=True)
+reg("SQqf0.8p2_A7g64_Wg64_gelu", gelu_shift=True, **F4)
+reg("SQqf0.8p2_A7g64_Wg64_gelu6", gelu_shift=6, **F4)
+reg("SQqf0.8p2_A7g64_W7g64_gelu", gelu_shift=True, wlevels=63, **F4)
+reg("SQqf0.8p2_A7g64_W7down_gelu", gelu_shift=True, wlevels={"ffn_down": 63}, **F4)
 reg("SQln0.8p2_A7g128_Wg128", levels=63, agroup=128, wgroup=128, alpha=0.8, alpha_kinds=QF, pow2=True, xmax="layernorm")
 KINDS = ("qkv", "attn_out", "ffn_up", "ffn_down")
 for kd in KINDS:  # ablation: one-scale-per-row 7-bit on ONE Linear kind, per-group-32 elsewhere
