@@ -96,6 +96,40 @@ fn bench_reports_the_timed_loops_cpu_and_writes_the_vectors() {
     }
 }
 
+/// `bench --lockstep` (bench/lockstep.py) makes one call per line it reads and answers each
+/// with that call's CPU, one JSON line, before the usual report; with too few lines it fails
+/// rather than report a loop it did not run.
+#[test]
+fn bench_in_lockstep_makes_a_call_per_line_and_reports_each() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("texts.txt");
+    std::fs::write(&file, "one\ntwo\nthree").unwrap();
+    let run = |turns: &str| {
+        let mut child = snapembed()
+            .args(["bench", "--lockstep", "--batch", "2", "--passes", "2", "--texts"])
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(turns.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("\n\n\n\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5, "4 calls, then the report: {lines:?}");
+    for call in &lines[..4] {
+        assert!(call["cpu_s"].as_f64().unwrap() > 0.0, "{call}");
+    }
+    assert_eq!(lines[4]["calls"], 4);
+    let short = run("\n\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("stdin closed"), "{}", String::from_utf8_lossy(&short.stderr));
+}
+
 #[test]
 fn threads_flag_is_validated_and_used() {
     let out = snapembed().args(["embed", "--threads", "0", "--text", "x"]).output().unwrap();

@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// Write the vectors of the last pass here (one JSON array per line).
     #[arg(long)]
     vectors: Option<PathBuf>,
+    /// Wait for a line on stdin before each timed call, and print that call's CPU seconds as a
+    /// JSON line (bench/lockstep.py takes turns between programs, call by call).
+    #[arg(long)]
+    lockstep: bool,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -77,13 +81,21 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     embedder.embed(&refs[..args.batch.min(refs.len())])?;
     let mut calls = Vec::new();
     let mut last = Vec::new();
+    let mut turns = std::io::stdin().lock().lines();
     let (start, cpu) = (Instant::now(), process_cpu_s());
     for _ in 0..args.passes.max(1) {
         last.clear();
         for chunk in refs.chunks(args.batch) {
-            let t = Instant::now();
+            if args.lockstep {
+                anyhow::ensure!(turns.next().transpose()?.is_some(), "--lockstep: stdin closed before the last call");
+            }
+            let (t, call_cpu) = (Instant::now(), process_cpu_s());
             last.extend(embedder.embed(chunk)?);
             calls.push(t.elapsed().as_secs_f64() * 1e3);
+            if args.lockstep {
+                println!("{}", serde_json::json!({ "cpu_s": process_cpu_s() - call_cpu }));
+                std::io::stdout().flush()?;
+            }
         }
     }
     let (total, cpu) = (start.elapsed().as_secs_f64(), process_cpu_s() - cpu);

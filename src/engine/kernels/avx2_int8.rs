@@ -81,25 +81,19 @@ pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], input_scale: Opt
     }
 }
 
-/// Quantizes `x − floor` (times `input_scale` first, if given), clamped at 0, of the first
-/// `rows` rows into `qr`, in `0..=63` without an offset (`Floor`; the spec is
-/// `reference::quantize_rows_above`).
+/// Quantizes `x − floor`, clamped at 0, of the first `rows` rows into `qr`, in `0..=63`
+/// without an offset (`Floor`; the spec is `reference::quantize_rows_above`).
 ///
 /// # Safety
 /// As `quantize_rows`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn quantize_rows_above(x: &[f32], input_scale: Option<&[f32]>, floor: f32, k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
+pub(super) unsafe fn quantize_rows_above(x: &[f32], floor: f32, k: usize, group: usize, rows: usize, qr: &mut QuantizedRows) {
     qr.resize_unsigned(rows, k, group);
     let groups = k / group;
     let src = x[..rows * k].as_ptr();
-    let factors = input_scale.map(|s| s[..k].as_ptr());
     let (floor, zero) = (_mm256_set1_ps(floor), _mm256_setzero_ps());
     let load = |row: usize, i: usize| {
         let v = _mm256_loadu_ps(src.add(row * k + i));
-        let v = match factors {
-            Some(f) => _mm256_mul_ps(v, _mm256_loadu_ps(f.add(i))),
-            None => v,
-        };
         // `max` with 0 second: a NaN difference gives 0, as `f32::max` in the spec.
         _mm256_max_ps(_mm256_sub_ps(v, floor), zero)
     };

@@ -73,7 +73,8 @@ pub struct Linear<'a> {
     /// `[k]` factors every row of x is multiplied by first (model-prep's smoothing), if any.
     pub input_scale: Option<&'a [f32]>,
     /// A bound the inputs never go below, if known (GELU's outputs), for kernels that quantize
-    /// `x − floor` without a sign (`Isa::Avx2Int7`).
+    /// `x − floor` without a sign (`Isa::Avx2Int7`). It bounds x itself, so a layer with an
+    /// input scale leaves it unused.
     pub floor: Option<Floor<'a>>,
     pub k: usize,
     pub n: usize,
@@ -97,8 +98,9 @@ pub struct Floor<'a> {
 impl Floor<'_> {
     /// `bias + value · Σ_k W[k, column]` for int8 weights, in f64, rounded once; `None` for
     /// f32 weights, which no kernel quantizes.
-    pub fn bias_for(weights: Weights, bias: &[f32], value: f32, n: usize) -> Option<Vec<f32>> {
+    pub fn bias_for(weights: Weights, bias: &[f32], value: f32) -> Option<Vec<f32>> {
         let Weights::I8 { scales, sums, .. } = weights else { return None };
+        let n = bias.len();
         // `scales` and `sums` are `[k / group, n]` in panel layout: group g of column c of
         // panel p at `(p · groups + g) · PANEL + c`.
         let groups = scales.len() / n;
@@ -396,9 +398,9 @@ impl Linear<'_> {
                             avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avxvnni::linear_rows(self, qr, rows, epilogue, out);
                         }
-                        Isa::Avx2Int7 => match self.floor {
+                        Isa::Avx2Int7 => match self.floor.filter(|_| self.input_scale.is_none()) {
                             Some(floor) => {
-                                avx2_int8::quantize_rows_above(x, self.input_scale, floor.value, self.k, group, rows, qr);
+                                avx2_int8::quantize_rows_above(x, floor.value, self.k, group, rows, qr);
                                 avxvnni::linear_rows_pairs(&Linear { bias: floor.bias, ..*self }, qr, rows, epilogue, out);
                             }
                             None => {
@@ -648,12 +650,17 @@ mod tests {
         for weights in [Weights::F32(&packed), p8.weights()] {
             let plain = Linear { weights, bias: &b, input_scale: None, floor: None, k, n };
             let with_scale = Linear { input_scale: Some(&scale), ..plain };
+            // A floor bounds x, not x times its scale: with a scale it goes unused.
+            let floor_bias = vec![0f32; n];
+            let with_floor = Linear { floor: Some(Floor { value: -0.17, bias: &floor_bias }), ..with_scale };
             for isa in Isa::available() {
                 for epi in [Epilogue::Residual(&res), Epilogue::Gelu] {
-                    let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
+                    let (mut want, mut got, mut floored) = (vec![0f32; m * n], vec![0f32; m * n], vec![0f32; m * n]);
                     plain.forward(isa, &scaled, m, epi, &mut want);
                     with_scale.forward(isa, &x, m, epi, &mut got);
+                    with_floor.forward(isa, &x, m, epi, &mut floored);
                     assert_eq!(got, want, "{isa:?}");
+                    assert_eq!(floored, want, "{isa:?} with a floor");
                 }
             }
         }
@@ -665,7 +672,7 @@ mod tests {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
-        match lin.floor.filter(|_| isa.quantizes_above_floors()) {
+        match lin.floor.filter(|_| isa.quantizes_above_floors() && lin.input_scale.is_none()) {
             Some(floor) => {
                 reference::quantize_rows_above(x, floor.value, lin.k, group, m, &mut qr);
                 reference::linear_rows_q8(&Linear { bias: floor.bias, ..*lin }, &qr, m, epi, &mut out);
@@ -776,12 +783,12 @@ mod tests {
         let (q, s, deq) = quantize(&noise(61, k * n, 0.2), k, n, group);
         let p8 = Packed::new(&q, &s, k, n, group);
         let b = noise(62, n, 0.1);
-        let got = Floor::bias_for(p8.weights(), &b, -0.17, n).unwrap();
+        let got = Floor::bias_for(p8.weights(), &b, -0.17).unwrap();
         for j in 0..n {
             let want = b[j] as f64 - 0.17 * (0..k).map(|t| deq[t * n + j] as f64).sum::<f64>();
             assert!((got[j] as f64 - want).abs() < 1e-5, "column {j}: {} vs {want}", got[j]);
         }
-        assert!(Floor::bias_for(Weights::F32(&deq), &b, -0.17, n).is_none());
+        assert!(Floor::bias_for(Weights::F32(&deq), &b, -0.17).is_none());
     }
 
     #[test]
@@ -802,7 +809,7 @@ mod tests {
             let res = noise(74, m * n, 1.0);
             let (q, s, deq) = quantize(&w, k, n, group);
             let p8 = Packed::new(&q, &s, k, n, group);
-            let fb = Floor::bias_for(p8.weights(), &b, math::GELU_FLOOR, n).unwrap();
+            let fb = Floor::bias_for(p8.weights(), &b, math::GELU_FLOOR).unwrap();
             let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: Some(Floor { value: math::GELU_FLOOR, bias: &fb }), k, n };
             let want = naive(&x, &deq, &b, m, k, n);
             for &isa in &quantizing {
@@ -843,7 +850,7 @@ mod tests {
         let s = vec![0.01f32; k / group * n];
         let b = vec![0.5f32; n];
         let p8 = Packed::new(&q, &s, k, n, group);
-        let fb = Floor::bias_for(p8.weights(), &b, math::GELU_FLOOR, n).unwrap();
+        let fb = Floor::bias_for(p8.weights(), &b, math::GELU_FLOOR).unwrap();
         let lin = Linear { weights: p8.weights(), bias: &b, input_scale: None, floor: Some(Floor { value: math::GELU_FLOOR, bias: &fb }), k, n };
         for isa in Isa::available().into_iter().filter(|i| i.quantizes_activations()) {
             let mut out = vec![0f32; m * n];

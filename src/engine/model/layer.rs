@@ -34,7 +34,7 @@ impl EncoderLayer {
             attention_output: LinearIds::load(snap, attention_output, h, h)?,
             attention_norm: Norm::load(snap, attention_norm, h)?,
             intermediate: LinearIds::load(snap, intermediate, h, i)?,
-            output_floor_bias: Floor::bias_for(bound.weights, bound.bias, math::GELU_FLOOR, h),
+            output_floor_bias: Floor::bias_for(bound.weights, bound.bias, math::GELU_FLOOR),
             output,
             output_norm: Norm::load(snap, output_norm, h)?,
         })
