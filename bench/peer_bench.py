@@ -2,8 +2,10 @@
 """The ONNX Runtime side of bench.py's engine workloads, in process, with the same JSON report
 as `snapembed bench`: texts one per line, batches of --batch sorted by length (less padding, as
 sentence-transformers' encode does), tokenize + run + mean-pool + normalize.
-Usage: python peer_bench.py MODEL.onnx TOKENIZER.json TEXTS --batch N --passes N --threads N [--vectors OUT.npy]"""
-import argparse, json, time
+With --lockstep it waits for a line on stdin before each timed call and prints that call's CPU
+seconds as a JSON line, as `snapembed bench --lockstep` does (bench/lockstep.py).
+Usage: python peer_bench.py MODEL.onnx TOKENIZER.json TEXTS --batch N --passes N --threads N [--vectors OUT.npy] [--lockstep]"""
+import argparse, json, sys, time
 import numpy as np
 import ort_peer
 
@@ -11,6 +13,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("model"); ap.add_argument("tokenizer"); ap.add_argument("texts")
 ap.add_argument("--batch", type=int, default=1); ap.add_argument("--passes", type=int, default=1)
 ap.add_argument("--threads", type=int, default=1); ap.add_argument("--vectors")
+ap.add_argument("--lockstep", action="store_true")
 a = ap.parse_args()
 sess, tok = ort_peer.load(a.model, a.tokenizer, a.threads)
 texts = open(a.texts, encoding="utf-8").read().split("\n")
@@ -29,9 +32,13 @@ start, cpu = time.perf_counter(), time.process_time()
 for _ in range(max(1, a.passes)):
     for s in range(0, len(order), a.batch):
         idx = order[s:s + a.batch]
-        t = time.perf_counter()
+        if a.lockstep and not sys.stdin.readline():
+            sys.exit("--lockstep: stdin closed before the last call")
+        t, call_cpu = time.perf_counter(), time.process_time()
         out[idx] = embed([texts[i] for i in idx])
         calls.append((time.perf_counter() - t) * 1e3)
+        if a.lockstep:
+            print(json.dumps({"cpu_s": time.process_time() - call_cpu}), flush=True)
 total, cpu = time.perf_counter() - start, time.process_time() - cpu
 if a.vectors:
     np.save(a.vectors, out)
