@@ -60,10 +60,7 @@ pub(super) unsafe fn quantize_rows<const WIDE: bool>(x: &[f32], input_scale: Opt
             for v in (0..group).step_by(8) {
                 amax = _mm256_max_ps(amax, _mm256_and_ps(abs, load(r, g * group + v)));
             }
-            let m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-            let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-            let m1 = _mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1));
-            let (scale, inv) = super::reference::group_scale(_mm_cvtss_f32(m1), levels);
+            let (scale, inv) = super::reference::group_scale(largest(amax), levels);
             let inv = _mm256_set1_ps(inv);
             for v in (0..group).step_by(8) {
                 // Rounds to nearest even (MXCSR's default), as `round_ties_even` in the spec.
@@ -104,10 +101,7 @@ pub(super) unsafe fn quantize_rows_above(x: &[f32], floor: f32, k: usize, group:
             for v in (0..group).step_by(8) {
                 amax = _mm256_max_ps(amax, load(r, g * group + v));
             }
-            let m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-            let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-            let m1 = _mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1));
-            let (scale, inv) = super::reference::group_scale(_mm_cvtss_f32(m1), super::LEVELS_ABOVE_FLOOR);
+            let (scale, inv) = super::reference::group_scale(largest(amax), super::LEVELS_ABOVE_FLOOR);
             let inv = _mm256_set1_ps(inv);
             for v in (0..group).step_by(8) {
                 let q = _mm256_cvtps_epi32(_mm256_mul_ps(load(r, g * group + v), inv));
@@ -117,6 +111,14 @@ pub(super) unsafe fn quantize_rows_above(x: &[f32], floor: f32, k: usize, group:
             qr.scale[r * groups + g] = scale;
         }
     }
+}
+
+/// The largest of a vector's 8 lanes (none NaN).
+#[inline(always)]
+unsafe fn largest(v: __m256) -> f32 {
+    let m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    _mm_cvtss_f32(_mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1)))
 }
 
 /// `out = epilogue(x · W + b)` for the first `rows` rows, from their quantized form `qr`.
