@@ -344,6 +344,13 @@ impl Linear<'_> {
         }
     }
 
+    /// The floor `isa`'s kernels quantize above, if any: only theirs that do, and only without
+    /// an input scale (the floor bounds x, not x times its scale). The kernels and their spec
+    /// both ask here.
+    fn floor_for(&self, isa: Isa) -> Option<Floor<'_>> {
+        self.floor.filter(|_| isa.quantizes_above_floors() && self.input_scale.is_none())
+    }
+
     /// `f(x ⊙ input_scale)`: with an input scale, the block is scaled into a small per-thread
     /// buffer (still in cache when the kernel reads it) rather than the whole input into another
     /// activation-sized one. The quantizing kernels scale as they quantize instead.
@@ -398,7 +405,7 @@ impl Linear<'_> {
                             avx2_int8::quantize_rows::<false>(x, self.input_scale, self.k, group, levels, rows, qr);
                             avxvnni::linear_rows(self, qr, rows, epilogue, out);
                         }
-                        Isa::Avx2Int7 => match self.floor.filter(|_| self.input_scale.is_none()) {
+                        Isa::Avx2Int7 => match self.floor_for(isa) {
                             Some(floor) => {
                                 avx2_int8::quantize_rows_above(x, floor.value, self.k, group, rows, qr);
                                 avxvnni::linear_rows_pairs(&Linear { bias: floor.bias, ..*self }, qr, rows, epilogue, out);
@@ -672,7 +679,7 @@ mod tests {
         let Weights::I8 { group, .. } = lin.weights else { unreachable!() };
         let mut qr = QuantizedRows::default();
         let mut out = vec![0f32; m * lin.n];
-        match lin.floor.filter(|_| isa.quantizes_above_floors() && lin.input_scale.is_none()) {
+        match lin.floor_for(isa) {
             Some(floor) => {
                 reference::quantize_rows_above(x, floor.value, lin.k, group, m, &mut qr);
                 reference::linear_rows_q8(&Linear { bias: floor.bias, ..*lin }, &qr, m, epi, &mut out);
